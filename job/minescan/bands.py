@@ -1,0 +1,56 @@
+"""Sentinel-2 MSI facts, declared once.
+
+The default band list is the authors' code: B1–B12 with B10 (cirrus) and without B8A,
+12 bands in that order (seed 000 §3.1, Table 1; DESIGN §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    name: str
+    description: str
+    centre_um: float
+    resolution_m: int
+
+
+S2_BANDS: dict[str, Band] = {
+    b.name: b
+    for b in (
+        Band("B1", "coastal aerosol", 0.443, 60),
+        Band("B2", "blue", 0.490, 10),
+        Band("B3", "green", 0.560, 10),
+        Band("B4", "red", 0.665, 10),
+        Band("B5", "red edge 1", 0.705, 20),
+        Band("B6", "red edge 2", 0.740, 20),
+        Band("B7", "red edge 3", 0.783, 20),
+        Band("B8", "NIR", 0.842, 10),
+        Band("B8A", "narrow NIR", 0.865, 20),
+        Band("B9", "water vapour", 0.945, 60),
+        Band("B10", "SWIR cirrus", 1.375, 60),
+        Band("B11", "SWIR 1", 1.610, 20),
+        Band("B12", "SWIR 2", 2.190, 20),
+    )
+}
+
+DEFAULT_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12",
+)
+
+#: Sentinel-2 L1C digital numbers are reflectance × 10000 (uint16)
+REFLECTANCE_SCALE = 10_000
+
+
+def check_bands(bands: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Return `bands` as a tuple, or raise ValueError naming the unknown or repeated ones."""
+    unknown = [b for b in bands if b not in S2_BANDS]
+    if unknown:
+        raise ValueError(
+            f"unknown Sentinel-2 band(s) {unknown}; valid names are {list(S2_BANDS)}"
+        )
+    if len(set(bands)) != len(bands):
+        raise ValueError(f"band list {list(bands)} repeats a band")
+    return tuple(bands)
