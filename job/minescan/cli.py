@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("minescan.commands.scan:scan", "Scan one GeoTIFF scene for mines and tailings dams."),
     "map": ("minescan.commands.run:map_cmd", "Scan one scene of a manifest into a run (one pod)."),
     "reduce": ("minescan.commands.run:reduce_cmd", "Merge a run's scene shards into national sites."),
+    "run-local": ("minescan.commands.run:run_local_cmd", "Map every scene in local processes, then reduce."),
     "demo": ("minescan.commands.demo:demo", "Run the whole pipeline on a synthetic area, no cloud."),
     "synth": ("minescan.commands.synth:synth", "Make synthetic Sentinel-2-like scenes and chips."),
     "models": ("minescan.commands.models:models", "Build, inspect and verify model directories."),

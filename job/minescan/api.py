@@ -1,0 +1,43 @@
+"""Library entry points that the CLI verbs and the Kubernetes pods call."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .config import ScanConfig
+from .errors import ConflictError
+from .scan import ScanResult, scan_scene
+
+log = logging.getLogger(__name__)
+
+
+def scan_to_shard(
+    scene: str,
+    shard_uri: str,
+    *,
+    config: ScanConfig | None = None,
+    discovery_model: str | None = None,
+    impact_model: str | None = None,
+    scene_id: str | None = None,
+    overwrite: bool = False,
+    models=None,
+) -> ScanResult:
+    """Scan `scene` and commit its shard at `shard_uri` (local path or gs://)."""
+    from . import storage
+    from .defaults import load_models
+    from .shard import commit_shard
+
+    config = config or ScanConfig()
+    if storage.read_shard(shard_uri) is not None:
+        if not overwrite:
+            raise ConflictError(
+                f"{shard_uri} already holds a committed scan; pass --overwrite to replace it"
+            )
+        storage.rm_tree(shard_uri)
+    discovery, impact = models or load_models(discovery_model, impact_model)
+    local = str(Path(scene)) if not storage.is_remote(scene) else scene
+    result = scan_scene(local, discovery, impact, config, scene_id=scene_id)
+    if not commit_shard(result, shard_uri, config, source=scene):
+        raise ConflictError(f"another worker committed {shard_uri} first; its result stands")
+    return result
