@@ -22,3 +22,45 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared (real reference data) is not beside this checkout")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Untrained 12-band models, threshold 0: every valid cell is a candidate, so scan tests
+    see the full cell geometry. Fixed seed, built once per session."""
+    import keras
+
+    from minescan.bands import DEFAULT_BANDS
+    from minescan.models import DISCOVERY_CLASSES, IMPACT_CLASSES, build_discovery_fcn, build_impact_cnn
+    from minescan.modeldir import Normalization, save_model_dir
+
+    keras.utils.set_random_seed(11)
+    root = tmp_path_factory.mktemp("models")
+    norm = Normalization(mean=[1500.0] * 12, std=[800.0] * 12)
+    common = dict(bands=DEFAULT_BANDS, normalization=norm, version="test")
+    save_model_dir(build_discovery_fcn(12), root / "discovery", kind="discovery", name="tiny-discovery",
+                   class_names=DISCOVERY_CLASSES, input_size=201, threshold=0.0, **common)
+    save_model_dir(build_impact_cnn(12), root / "impact", kind="impact", name="tiny-impact",
+                   class_names=IMPACT_CLASSES, input_size=21, **common)
+    return root
+
+
+def write_scene(path, data, *, crs="EPSG:4326", transform=None, nodata=0, descriptions=None):
+    """Write a (B, H, W) array as a GeoTIFF; the default grid is 10 m at the equator."""
+    import rasterio
+    from affine import Affine
+
+    if transform is None:
+        px = 360 / 40075016.686 * 10
+        transform = Affine(px, 0, -44.0, 0, -px, -20.0)
+    count, height, width = data.shape
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
+                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = tuple(descriptions)
+    return path
+
+
+def random_scene(rng, height, width, bands=12):
+    return rng.integers(200, 4000, size=(bands, height, width), dtype="uint16")

@@ -185,18 +185,20 @@ def _usable_cells(valid: np.ndarray, tile: geometry.SubTile, max_nodata_fraction
     A cell is unusable when its centre 21×21 patch touches nodata (nothing there to
     classify) or when more than `max_nodata_fraction` of its 201-px chip is nodata.
     """
-    invalid = (~valid).astype(np.int64)
-    sat = np.zeros((invalid.shape[0] + 1, invalid.shape[1] + 1), np.int64)
-    sat[1:, 1:] = invalid.cumsum(0).cumsum(1)
+    good = valid.astype(np.int64)
+    sat = np.zeros((good.shape[0] + 1, good.shape[1] + 1), np.int64)
+    sat[1:, 1:] = good.cumsum(0).cumsum(1)
 
     def box_sums(size: int, offset: int) -> np.ndarray:
+        """Nodata pixels in each cell's box; pixels past the scene edge (where the last
+        cells' chips run, zero-padded by the network) count as nodata."""
         r = geometry.STRIDE * np.arange(tile.row.cells.start, tile.row.cells.stop) + offset
         c = geometry.STRIDE * np.arange(tile.col.cells.start, tile.col.cells.stop) + offset
         r = r - tile.row.pixels.start
         c = c - tile.col.pixels.start
-        r0, r1 = r[:, None], (r + size)[:, None]
-        c0, c1 = c[None, :], (c + size)[None, :]
-        return sat[r1, c1] - sat[r0, c1] - sat[r1, c0] + sat[r0, c0]
+        r0, r1 = np.clip(r, 0, good.shape[0])[:, None], np.clip(r + size, 0, good.shape[0])[:, None]
+        c0, c1 = np.clip(c, 0, good.shape[1])[None, :], np.clip(c + size, 0, good.shape[1])[None, :]
+        return size * size - (sat[r1, c1] - sat[r0, c1] - sat[r1, c0] + sat[r0, c0])
 
     chip_bad = box_sums(geometry.CHIP, 0)
     patch_bad = box_sums(geometry.PATCH, geometry.CENTRE_OFFSET - geometry.PATCH // 2)

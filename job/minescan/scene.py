@@ -131,12 +131,17 @@ def valid_mask(raw: np.ndarray, nodata: tuple[float | None, ...]) -> np.ndarray:
     return ~invalid
 
 
+def apply_affine(t: "Affine", cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of fractional pixel coordinates, vectorised."""
+    cols, rows = np.asarray(cols, np.float64), np.asarray(rows, np.float64)
+    return t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f
+
+
 def pixel_centres_lonlat(
     transform: "Affine", crs_wkt: str, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """lon, lat (EPSG:4326) of the centres of scene pixels (rows, cols)."""
-    xs, ys = transform * (np.asarray(cols, np.float64) + 0.5, np.asarray(rows, np.float64) + 0.5)
-    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    xs, ys = apply_affine(transform, np.asarray(cols, np.float64) + 0.5, np.asarray(rows, np.float64) + 0.5)
     from rasterio.crs import CRS
 
     crs = CRS.from_wkt(crs_wkt)
@@ -153,4 +158,4 @@ def cell_transform(transform: "Affine") -> "Affine":
     from affine import Affine
 
     corner = geometry.CENTRE_OFFSET + 0.5 - geometry.STRIDE / 2
-    return transform * Affine.translation(corner, corner) * Affine.scale(geometry.STRIDE)
+    return transform @ Affine.translation(corner, corner) @ Affine.scale(geometry.STRIDE)
