@@ -1,0 +1,90 @@
+"""`minescan synth`: synthetic Sentinel-2 L1C scenes with planted truth, and training chips."""
+
+from __future__ import annotations
+
+import click
+
+from ..bands import DEFAULT_BANDS, S2_BANDS
+
+
+def _parse_bands(value: str) -> tuple[str, ...]:
+    from ..bands import check_bands
+
+    if value.strip() == "12":
+        return DEFAULT_BANDS
+    if value.strip() in ("13", "all"):
+        return tuple(S2_BANDS)
+    try:
+        return check_bands([b.strip().upper() for b in value.split(",") if b.strip()])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bands") from None
+
+
+def _parse_origin(value: str) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not LON,LAT (e.g. -44.0,-20.0)",
+                                 param_hint="--origin") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise click.BadParameter(f"{value!r} is outside lon [-180, 180], lat [-90, 90]",
+                                 param_hint="--origin")
+    return lon, lat
+
+
+@click.group()
+def synth():
+    """Make synthetic Sentinel-2-like scenes and chips (no real imagery needed)."""
+
+
+@synth.command("scene")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--size", type=click.IntRange(64), required=True, help="Scene side in pixels (10 m each).")
+@click.option("--seed", type=int, required=True, help="Same seed, same bytes.")
+@click.option("--bands", default="12", show_default=True,
+              help="12 (B1–B12 with B10, no B8A), 13/all, or a comma list such as B2,B3,B4,B8.")
+@click.option("--truth", "truth_path", type=click.Path(dir_okay=False),
+              help="Also write the planted objects as GeoJSON here.")
+@click.option("--origin", default="-44.0,-20.0", show_default=True, help="Top-left corner LON,LAT.")
+@click.option("--nodata-fraction", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+              help="Fraction of the scene set to no-data (0) as a corner wedge.")
+@click.option("--mines", type=click.IntRange(0), help="Open pits and garimpo (default: by area).")
+@click.option("--dams", type=click.IntRange(0), help="Tailings dams (default: by area).")
+@click.option("--lookalikes", type=click.IntRange(0),
+              help="Water dams, river banks, towns, bare fields (default: by area).")
+def scene(out, size, seed, bands, truth_path, origin, nodata_fraction, mines, dams, lookalikes):
+    """Write a synthetic scene OUT (GeoTIFF, uint16, EPSG:4326) with mines and look-alikes."""
+    from ..synth import synthesize_scene, write_truth_geojson
+
+    truth = synthesize_scene(
+        out, size=size, seed=seed, bands=_parse_bands(bands), origin_lonlat=_parse_origin(origin),
+        n_mines=mines, n_dams=dams, n_lookalikes=lookalikes, nodata_fraction=nodata_fraction,
+    )
+    if truth_path:
+        write_truth_geojson(truth, truth_path)
+    click.echo(
+        f"{out}: {size}x{size} px x {len(truth.bands)} bands, {truth.area_km2:.1f} km², "
+        f"{len(truth.targets)} targets, {len(truth.lookalikes)} look-alikes"
+        + (f"; truth in {truth_path}" if truth_path else "")
+    )
+
+
+@synth.command("chips")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--n", "n", type=click.IntRange(1), required=True, help="Number of chips (balanced classes).")
+@click.option("--seed", type=int, required=True, help="Seeds the scenes and the sampling.")
+@click.option("--kind", type=click.Choice(["discovery", "impact"]), default="discovery",
+              show_default=True, help="discovery: mine/not_mine 201 px; impact: high/low/no_ore 21 px.")
+@click.option("--scene-size", type=click.IntRange(400), default=1536, show_default=True,
+              help="Side of the synthetic scenes the chips are cut from (px).")
+@click.option("--scenes", "n_scenes", type=click.IntRange(1), default=3, show_default=True,
+              help="How many synthetic scenes to cut chips from.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT.")
+def chips(out, n, seed, kind, scene_size, n_scenes, overwrite):
+    """Write N training chips in the authors' layout OUT/<class>/<class>_00001.tif."""
+    from ..synth import write_chip_set
+
+    counts = write_chip_set(out, n=n, seed=seed, kind=kind, scene_size=scene_size,
+                            n_scenes=n_scenes, overwrite=overwrite)
+    click.echo(f"{out}: {n} {kind} chips from {n_scenes} synthetic scenes: "
+               + ", ".join(f"{k} {v}" for k, v in counts.items()))
