@@ -64,3 +64,14 @@ def write_scene(path, data, *, crs="EPSG:4326", transform=None, nodata=0, descri
 
 def random_scene(rng, height, width, bands=12):
     return rng.integers(200, 4000, size=(bands, height, width), dtype="uint16")
+
+
+def run_cli(argv) -> int:
+    """Run `minescan ARGV` in-process; return its exit code (0 when main returns)."""
+    from minescan.cli import main
+
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+    return 0

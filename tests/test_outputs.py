@@ -523,3 +523,10 @@ def test_atomic_dir_keeps_the_old_store_when_a_write_fails(tmp_path):
 
     np.testing.assert_array_equal(read_probability_zarr(target)[0], probability_grid())
     assert only_files(tmp_path) == {"probability.zarr"}
+
+
+def test_kml_bytes_are_the_same_when_written_twice_in_one_process(tmp_path):
+    df = detections(5)
+    write_detections_kml(tmp_path / "a.kml", df, name="x")
+    write_detections_kml(tmp_path / "b.kml", df, name="x")
+    assert (tmp_path / "a.kml").read_bytes() == (tmp_path / "b.kml").read_bytes()

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from minescan import geometry
-from minescan.cli import main
 from minescan.config import ScanConfig
 from minescan.defaults import load_models
 from minescan.errors import EXIT_BAD_INPUT, EXIT_BAD_MODEL, EXIT_CONFLICT
 from minescan.scan import scan_scene
-from tests.conftest import random_scene, write_scene
+from tests.conftest import random_scene, run_cli, write_scene
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +23,7 @@ def models(tiny_models):
 def _cli(tiny_models, *args):
     argv = ["scan", *map(str, args), "--discovery-model", str(tiny_models / "discovery"),
             "--impact-model", str(tiny_models / "impact"), "--keep-no-ore"]
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-        raise SystemExit(0)
-    return exit_info.value.code
+    return run_cli(argv)
 
 
 def test_detections_sit_on_the_cell_centre_pixel_in_lon_lat(tmp_path, models):
@@ -159,10 +155,9 @@ def test_bad_model_directory_gives_exit_4_and_no_shard(tmp_path, tiny_models, ca
     weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
     for model_dir, message in ((tmp_path / "absent", "does not exist"), (broken / "discovery", "SHA-256")):
         out = tmp_path / "out"
-        with pytest.raises(SystemExit) as exit_info:
-            main(["scan", str(path), "--out", str(out), "--discovery-model", str(model_dir),
-                  "--impact-model", str(tiny_models / "impact")])
-        assert exit_info.value.code == EXIT_BAD_MODEL
+        code = run_cli(["scan", path, "--out", out, "--discovery-model", model_dir,
+                        "--impact-model", tiny_models / "impact"])
+        assert code == EXIT_BAD_MODEL
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
         assert not out.exists()

@@ -28,10 +28,10 @@ class DemoRecipe:
     seed: int = 20201204  # the paper's publication date
     n_scenes: int = 6
     scene_size: int = 1536
-    n_discovery_chips: int = 1200
+    n_discovery_chips: int = 1000
     n_impact_patches: int = 2400
-    discovery_epochs: int = 8
-    impact_epochs: int = 30
+    discovery_epochs: int = 6
+    impact_epochs: int = 20
     batch_size: int = 32
     validation_fraction: float = 0.15
     threshold: float = 0.6

@@ -58,7 +58,11 @@ def write_placemarks_kml(
     rows are dicts of JSON-native values.
     """
     import simplekml
+    from simplekml.base import Kmlable
 
+    # simplekml numbers element ids from a process-wide counter; restart it so the same
+    # rows always give the same bytes (a retried shard must rewrite identical files)
+    Kmlable._globalid = 0
     kml = simplekml.Kml(name=name)
     folders = {cls: kml.newfolder(name=cls) for cls in IMPACT_CLASSES}
     styles = {cls: _style(simplekml, cls) for cls in IMPACT_CLASSES}
