@@ -142,7 +142,7 @@ def score_against_truth(
     look-alike kind within `match_m` (water dam, river bank...) or to `background`.
     """
     from shapely import Point, distance
-    from shapely.ops import transform as shp_transform
+    from shapely import transform as shp_transform
 
     objects = list(truth)
     dets = detections_with_sites
@@ -150,7 +150,7 @@ def score_against_truth(
     kx = _M_PER_DEG_LON * np.cos(np.radians(lat0))
 
     def to_m(geom):
-        return shp_transform(lambda x, y, z=None: (np.asarray(x) * kx, np.asarray(y) * _M_PER_DEG_LAT), geom)
+        return shp_transform(geom, lambda xy: xy * np.array([kx, _M_PER_DEG_LAT]))
 
     polys = [to_m(o.polygon_lonlat) for o in objects]
     points = [Point(x, y) for x, y in local_metres(dets["lon"].to_numpy(), dets["lat"].to_numpy(), lat0)] if len(dets) else []
