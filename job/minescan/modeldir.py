@@ -159,9 +159,10 @@ def save_model_dir(
         raise ModelError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a container's non-root user
     try:
         weights = staging / WEIGHTS_FILE
-        model.save(weights)
+        _inference_copy(model).save(weights)
         card = ModelCard(
             kind=kind,
             name=name,
@@ -185,6 +186,15 @@ def save_model_dir(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return card
+
+
+def _inference_copy(model: "keras.Model") -> "keras.Model":
+    """The same network and weights without optimizer state (a third of the file size)."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def read_model_card(path: str | os.PathLike[str], *, verify: bool = True) -> ModelCard:
