@@ -10,7 +10,13 @@ OUT ?= demo-out
 BENCH_OUT ?= bench-out
 BENCH_SIZE ?= 9216
 
-.PHONY: install test test-slow demo bench demo-models clean help
+IMAGE ?= minescan
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+CONTAINER ?= docker
+PLATFORM ?= linux/amd64
+OVERLAY ?= cpu
+
+.PHONY: install test test-slow demo bench demo-models clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
@@ -18,6 +24,11 @@ help:
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
+	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
+	@echo "make image-local build and smoke-test the cpu image here (podman, debootstrap base; root)"
+	@echo "make push        push both images to \$$(IMAGE)"
+	@echo "make manifests   render every kustomize overlay into build/manifests/"
+	@echo "make deploy      apply an overlay (OVERLAY=cpu|gpu|...; see docs/CLUSTER.md)"
 
 install: $(STAMP)
 
@@ -41,6 +52,23 @@ bench: install
 
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/demo_models --overwrite
+
+image:
+	$(CONTAINER) build --platform $(PLATFORM) --target cpu -t $(IMAGE):$(TAG)-cpu .
+	$(CONTAINER) build --platform $(PLATFORM) --target gpu -t $(IMAGE):$(TAG)-gpu .
+
+image-local:
+	scripts/image-local.sh
+
+push:
+	$(CONTAINER) push $(IMAGE):$(TAG)-cpu
+	$(CONTAINER) push $(IMAGE):$(TAG)-gpu
+
+manifests: install
+	scripts/manifests.sh
+
+deploy:
+	IMAGE=$(IMAGE) TAG=$(TAG) GSA=$(GSA) MANIFEST=$(MANIFEST) RUN=$(RUN) SCENES=$(SCENES) scripts/deploy.sh $(OVERLAY)
 
 clean:
 	rm -rf $(OUT) $(BENCH_OUT) build dist job/*.egg-info

@@ -161,3 +161,18 @@ def test_bad_model_directory_gives_exit_4_and_no_shard(tmp_path, tiny_models, ca
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
         assert not out.exists()
+
+
+def test_shipped_run_config_is_valid_and_equals_the_defaults():
+    from minescan.commands.options import scan_config_from
+    from tests.conftest import REPO
+
+    assert scan_config_from(REPO / "configs" / "run.yaml", None, False, None) == ScanConfig()
+
+
+def test_bad_config_value_is_a_one_line_input_error(tmp_path, tiny_models, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("threshold: 1.5\n")
+    path = write_scene(tmp_path / "s.tif", random_scene(np.random.default_rng(9), 210, 210))
+    assert _cli(tiny_models, path, "--out", tmp_path / "out", "--config", cfg) == EXIT_BAD_INPUT
+    assert "threshold" in capsys.readouterr().err
