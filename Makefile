@@ -49,6 +49,7 @@ demo: install
 
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
+	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
 
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/demo_models --overwrite

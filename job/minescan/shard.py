@@ -85,11 +85,13 @@ def commit_shard(result: ScanResult, shard_uri: str, config: ScanConfig, source:
     from .log import timed
 
     staging = Path(tempfile.mkdtemp(prefix=f"minescan-{result.scene.scene_id}-"))
+    staging.chmod(0o755)  # the published shard keeps these bits; mkdtemp's 0700 would hide it
     try:
         with timed(result.timings, "write"):
             write_shard_files(result, staging)
             hashes = storage.hash_tree(staging)
-            record = success_record(result, config, source, hashes)
-            return storage.publish_shard(staging, shard_uri, record)
+        with timed(result.timings, "publish"):
+            # the record is written inside the commit, so it holds every stage but this one
+            return storage.publish_shard(staging, shard_uri, success_record(result, config, source, hashes))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
