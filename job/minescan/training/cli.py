@@ -1,0 +1,229 @@
+"""`minescan train discovery|impact|bench` and `minescan evaluate`: parse, call, report.
+
+The environment (TF_CONFIG, JOB_COMPLETION_INDEX) is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..bands import DEFAULT_BANDS, check_bands
+
+IMPACTS = ["high", "low", "no_ore"]
+
+
+def _bands(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    try:
+        return check_bands([b.strip() for b in value.split(",") if b.strip()])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _data_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--data", "data", default=None,
+                     help="Class folders DIR/<class>/*.tif, or EE TFRecord file(s)/dir/glob."),
+        click.option("--scene", "scenes", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                     help="GeoTIFF scene to cut chips from (repeatable); needs --points."),
+        click.option("--points", default=None, type=click.Path(exists=True, dir_okay=False),
+                     help="Points table (CSV lon,lat,label[,ore] / GeoJSON / shapefile)."),
+        click.option("--label-column", default="label", show_default=True),
+        click.option("--ore-column", default="ore", show_default=True,
+                     help="Ore-name column used for impact labels when a row has no label."),
+        click.option("--ore-map", default=None, type=click.Path(exists=True, dir_okay=False),
+                     help="JSON ore → impact table replacing the paper's."),
+        click.option("--gold", "gold_impact", type=click.Choice(IMPACTS), default=None,
+                     help="Impact class of gold (default high, the paper's exception)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _data_spec(data: str | None, scenes: tuple[str, ...], points: str | None,
+               label_column: str, ore_column: str) -> Any:
+    from .data import DataSpec
+
+    return DataSpec(data=data, scenes=scenes, points=points, label_column=label_column,
+                    ore_column=ore_column)
+
+
+def _strategy_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
+                     default="auto", show_default=True,
+                     help="auto: multiworker with TF_CONFIG / an Indexed Job, mirrored with >1 GPU."),
+        click.option("--service", default=None,
+                     help="Headless Service of an Indexed Job (workers <job>-<i>.<service>)."),
+        click.option("--job-name", default=None, help="Indexed Job name (with --service)."),
+        click.option("--workers", type=int, default=None, help="Number of workers (with --service)."),
+        click.option("--port", type=int, default=2222, show_default=True, help="Worker gRPC port."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _resolve_strategy(strategy: str, service: str | None, job_name: str | None,
+                      workers: int | None, port: int) -> tuple[Any, bool]:
+    """Build the strategy first: MultiWorkerMirrored must exist before other TF ops run."""
+    from .distribute import ClusterSpec, is_chief, make_strategy
+
+    cluster = ClusterSpec.from_env(os.environ, job=job_name, service=service,
+                                   n_workers=workers, port=port)
+    built = make_strategy(strategy, cluster)  # type: ignore[arg-type]
+    return built, is_chief(built)
+
+
+@click.group()
+def train() -> None:
+    """Train the discovery or impact network with k-fold cross-validation."""
+
+
+def _train_command(kind: str) -> click.Command:
+    @click.command(name=kind)
+    @_data_options
+    @click.option("--out", required=True, type=click.Path(file_okay=False),
+                  help="Model directory to write (with report/).")
+    @click.option("--bands", default=",".join(DEFAULT_BANDS), show_default=True, callback=_bands,
+                  help="Band names in channel order (comma-separated).")
+    @click.option("--epochs", type=int, default=30, show_default=True)
+    @click.option("--batch-size", type=int, default=32, show_default=True, help="Global batch size.")
+    @click.option("--lr", "learning_rate", type=float, default=None,
+                  help="Adam learning rate [default: 1e-3 discovery, 1e-4 impact].")
+    @click.option("--folds", type=int, default=10, show_default=True, help="k; 0 skips CV.")
+    @click.option("--cv", "cv", default="random,spatial", show_default=True,
+                  help="Splits to report: random, spatial or both.")
+    @click.option("--group-distance", type=float, default=2000.0, show_default=True,
+                  help="Metres within which chips share a spatial fold.")
+    @click.option("--balance", type=click.Choice(["none", "undersample"]), default="none",
+                  show_default=True)
+    @click.option("--threshold", type=float, default=0.6, show_default=True,
+                  help="p(mine) threshold stored in the model (discovery).")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--deterministic", is_flag=True, help="TensorFlow op determinism (slower).")
+    @click.option("--mixed-precision", is_flag=True, help="float16 compute (GPU only).")
+    @click.option("--name", default=None, help="Model name [default: the network kind].")
+    @click.option("--model-version", default=None, help="Model version [default: UTC timestamp].")
+    @click.option("--max-steps", type=int, default=None, hidden=True)
+    @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+    @_strategy_options
+    def command(data, scenes, points, label_column, ore_column, ore_map, gold_impact, out, bands,
+                epochs, batch_size, learning_rate, folds, cv, group_distance, balance, threshold,
+                seed, deterministic, mixed_precision, name, model_version, max_steps, overwrite,
+                strategy, service, job_name, workers, port) -> None:
+        from .crossval import TrainConfig, run_training
+        from .loop import TrainSettings
+        from .progress import EpochReporter
+
+        schemes = tuple(s.strip() for s in cv.split(",") if s.strip())
+        bad = [s for s in schemes if s not in ("random", "spatial")]
+        if bad:
+            raise click.BadParameter(f"unknown split(s) {bad}; use random, spatial", param_hint="--cv")
+        built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
+        config = TrainConfig(
+            kind=kind, data=_data_spec(data, scenes, points, label_column, ore_column), out=out,
+            bands=bands, name=name, version=model_version, threshold=threshold, folds=folds,
+            cv=schemes, group_distance_m=group_distance, balance=balance, ore_mapping=ore_map,
+            gold_impact=gold_impact, strategy=type(built).__name__, max_steps=max_steps,
+            overwrite=overwrite,
+            settings=TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                   seed=seed, deterministic=deterministic,
+                                   mixed_precision=mixed_precision),
+        )
+        trainings = (len(schemes) * folds if folds else 0) + 1
+        with EpochReporter(trainings, epochs) as reporter:
+            card = run_training(config, built, write=chief, on_epoch=reporter)
+        if card is None:
+            return
+        click.echo(f"wrote {out} ({card.ref})")
+        for scheme, summary in card.metrics.items():
+            if isinstance(summary, dict) and "accuracy" in summary:
+                acc, kappa = summary["accuracy"], summary["kappa"]
+                click.echo(f"{scheme} {folds}-fold: accuracy {acc['mean']:.4f} ± {acc['sd']:.4f}, "
+                           f"kappa {kappa['mean']:.4f} ± {kappa['sd']:.4f}")
+        click.echo(f"report: {Path(out) / 'report' / 'cv.md'}")
+
+    command.help = (
+        f"Train the {kind} network: k-fold CV report, then the final model on all chips.\n\n"
+        f"Chips are {'201×201 (2×2 km)' if kind == 'discovery' else '21×21 (200×200 m)'}; classes "
+        f"{'not_mine, mine' if kind == 'discovery' else 'high, low, no_ore (or ore names)'}."
+    )
+    command.short_help = f"Train the {kind} network (k-fold CV + final model)."
+    return command
+
+
+train.add_command(_train_command("discovery"))
+train.add_command(_train_command("impact"))
+
+
+@train.command(name="bench")
+@click.option("--kind", type=click.Choice(["discovery", "impact", "both"]), default="both",
+              show_default=True)
+@click.option("--chips", "n_chips", type=int, default=None,
+              help="Random chips per epoch [default: 256 discovery, 1024 impact].")
+@click.option("--epochs", type=int, default=2, show_default=True, help="Timed epochs (+1 warm-up).")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--n-bands", type=int, default=12, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the figures as JSON here.")
+@_strategy_options
+def bench(kind, n_chips, epochs, batch_size, n_bands, json_out, strategy, service, job_name,
+          workers, port) -> None:
+    """Measure training chips/s of both networks on this machine."""
+    from .bench import benchmark, environment
+
+    built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
+    kinds = ["discovery", "impact"] if kind == "both" else [kind]
+    results = []
+    for k in kinds:
+        n = n_chips or (256 if k == "discovery" else 1024)
+        r = benchmark(k, n_chips=n, epochs=epochs, batch_size=batch_size, n_bands=n_bands,
+                      strategy=built)
+        results.append(r)
+        click.echo(f"{k}: {r['chips_per_s']} chips/s ({r['chip_shape']}, batch {batch_size}, "
+                   f"{r['replicas']} replica(s)); paper anchor {r['paper_chips_per_s']} chips/s "
+                   f"on a Colab GPU")
+    if json_out and chief:
+        payload = {"environment": environment(), "results": results}
+        Path(json_out).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+@click.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Model directory written by `minescan train`.")
+@_data_options
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the metrics as JSON here.")
+def evaluate(model_dir, data, scenes, points, label_column, ore_column, ore_map, gold_impact,
+             json_out) -> None:
+    """Score a model on a held-out set: accuracy, F1, precision, recall, ROC AUC, kappa."""
+    from .crossval import evaluate_model
+    from .report import write_json
+
+    result = evaluate_model(model_dir, _data_spec(data, scenes, points, label_column, ore_column),
+                            ore_mapping=ore_map, gold_impact=gold_impact)
+    if json_out:
+        out = Path(json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        write_json(tmp, result)
+        tmp.replace(out)
+    click.echo(
+        f"{result['model']} on {result['n']} chips: accuracy {result['accuracy']:.4f}, "
+        f"F1 {result['f1']:.4f}, precision {result['precision']:.4f}, recall {result['recall']:.4f}, "
+        f"ROC AUC {_fmt(result['roc_auc'])}, kappa {result['kappa']:.4f}"
+    )
+    click.echo(f"confusion matrix (rows actual, columns predicted {list(result['per_class'])}): "
+               f"{result['confusion_matrix']}")
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value != value else f"{value:.4f}"
+

@@ -1,0 +1,246 @@
+"""The one training loop, for every `tf.distribute` strategy.
+
+A custom loop rather than Keras `fit`, because `fit` fails under
+MultiWorkerMirroredStrategy (keras#20585) and one loop for all strategies keeps the numbers
+comparable. Each step every replica takes its slice of one global batch; Keras 3's
+optimizer all-reduces (sums) the gradients, and the loss is averaged over the *global*
+batch (`tf.nn.compute_average_loss`), so N replicas take the same step one device would.
+
+Batches are an index schedule fixed up front from the seed (one shuffled permutation per
+epoch, wrapped to whole global batches), so every worker agrees on the step count and on
+which chips each replica reads, without shipping data between workers. Loss is categorical
+cross-entropy on the networks' softmax *output* (not logits; the authors' notebook mixed
+the two, DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..modeldir import Normalization
+from ..models import DISCOVERY_CLASSES, IMPACT_CLASSES, build_discovery_fcn, build_impact_cnn
+
+Kind = Literal["discovery", "impact"]
+
+#: the paper's learning rates: Keras' Adam default for discovery, 1e-4 for impact (§3.3–3.4)
+DEFAULT_LEARNING_RATE = {"discovery": 1e-3, "impact": 1e-4}
+CHIP_SIZE = {"discovery": 201, "impact": 21}
+CLASS_NAMES = {"discovery": DISCOVERY_CLASSES, "impact": IMPACT_CLASSES}
+
+
+class TrainSettings(BaseModel):
+    """How one network is trained."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(30, ge=1, description="passes over the training chips (paper: 30)")
+    batch_size: int = Field(32, ge=1, description="global batch (rounded up to whole replicas)")
+    learning_rate: float | None = Field(None, gt=0, description="Adam lr; None = paper's value")
+    seed: int = Field(0, description="seed for shuffling, initial weights and dropout")
+    deterministic: bool = Field(False, description="TensorFlow op determinism (slower on GPU)")
+    mixed_precision: bool = Field(False, description="float16 compute on GPU, float32 weights")
+
+    def lr(self, kind: Kind) -> float:
+        return self.learning_rate or DEFAULT_LEARNING_RATE[kind]
+
+
+@dataclass
+class History:
+    """Per-epoch curves (Figures 7–8 of the paper)."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in vars(self).items()}
+
+
+def build_network(kind: Kind, n_bands: int) -> Any:
+    return build_discovery_fcn(n_bands) if kind == "discovery" else build_impact_cnn(n_bands)
+
+
+class _DropRetracingWarning(logging.Filter):
+    """Every fold builds a new network, so its step function is traced anew: expected, not a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing() -> None:
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _DropRetracingWarning) for f in tf_logger.filters):
+        tf_logger.addFilter(_DropRetracingWarning())
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def normalized_batch(x: np.ndarray, idx: np.ndarray, norm: Normalization) -> np.ndarray:
+    return norm.apply(x[idx])
+
+
+def batch_schedule(train_idx: np.ndarray, epochs: int, global_batch: int, seed: int) -> np.ndarray:
+    """(epochs·steps, global_batch) chip indices: a fresh permutation per epoch, wrapped."""
+    steps = math.ceil(train_idx.size / global_batch)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(epochs):
+        perm = rng.permutation(train_idx)
+        wrapped = np.resize(perm, steps * global_batch)  # np.resize repeats from the start
+        rows.append(wrapped.reshape(steps, global_batch))
+    return np.concatenate(rows)
+
+
+def train(
+    kind: Kind,
+    x: np.ndarray,
+    y: np.ndarray,
+    train_idx: np.ndarray,
+    norm: Normalization,
+    settings: TrainSettings,
+    strategy: Any,
+    *,
+    val_idx: np.ndarray | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    max_steps: int | None = None,
+) -> tuple[Any, History]:
+    """Train a fresh network on `x[train_idx]`; return the float32 model and its curves.
+
+    `val_idx`, when given, is scored after every epoch (on every worker alike, no
+    collectives). `max_steps` stops early (benchmarks and tests).
+    """
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    n_classes = len(CLASS_NAMES[kind])
+    n_bands = x.shape[-1]
+    size = x.shape[1]
+    replicas = strategy.num_replicas_in_sync
+    global_batch = math.ceil(settings.batch_size / replicas) * replicas
+    per_replica = global_batch // replicas
+    schedule = batch_schedule(train_idx, settings.epochs, global_batch, settings.seed)
+    steps_per_epoch = schedule.shape[0] // settings.epochs
+    onehot = np.eye(n_classes, dtype=np.float32)
+
+    seed_everything(settings.seed, settings.deterministic)
+    _quiet_retracing()
+    policy = "mixed_float16" if settings.mixed_precision else "float32"
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        with strategy.scope():
+            model = build_network(kind, n_bands)
+            optimizer = keras.optimizers.Adam(learning_rate=settings.lr(kind))
+            if settings.mixed_precision:
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer.build(model.trainable_variables)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+    def load(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return normalized_batch(x, idx, norm), onehot[y[idx]]
+
+    def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        # Pipeline p feeds its local replicas, in order, their slices of each global batch.
+        local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+        first = ctx.input_pipeline_id * local
+        mine = schedule.reshape(schedule.shape[0], replicas, per_replica)[:, first : first + local]
+        ds = tf.data.Dataset.from_tensor_slices(mine.reshape(-1, per_replica))
+        ds = ds.map(
+            lambda i: tf.numpy_function(load, [i], (tf.float32, tf.float32), stateful=False),
+            num_parallel_calls=1 if settings.deterministic else tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        ds = ds.map(lambda a, b: (tf.ensure_shape(a, (per_replica, size, size, n_bands)),
+                                  tf.ensure_shape(b, (per_replica, n_classes))))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return ds.with_options(options).prefetch(2)
+
+    dist = strategy.distribute_datasets_from_function(dataset_fn)
+    iterator = iter(dist)
+
+    def step_fn(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            proba = tf.reshape(tf.cast(model(xb, training=True), tf.float32), (-1, n_classes))
+            per_example = keras.losses.categorical_crossentropy(yb, proba, from_logits=False)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            scaled = optimizer.scale_loss(loss) if settings.mixed_precision else loss
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        correct = tf.reduce_sum(
+            tf.cast(tf.equal(tf.argmax(proba, 1), tf.argmax(yb, 1)), tf.float32)
+        )
+        return loss, correct
+
+    @tf.function
+    def train_step(batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        loss, correct = strategy.run(step_fn, args=batch)
+        sum_ = tf.distribute.ReduceOp.SUM
+        return strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, correct, axis=None)
+
+    history = History()
+    done = 0
+    for epoch in range(settings.epochs):
+        start = time.perf_counter()
+        loss_sum = correct_sum = 0.0
+        steps = steps_per_epoch if max_steps is None else min(steps_per_epoch, max_steps - done)
+        for _ in range(steps):
+            loss, correct = train_step(next(iterator))
+            loss_sum += float(loss)
+            correct_sum += float(correct)
+        done += steps
+        history.loss.append(loss_sum / max(steps, 1))
+        history.accuracy.append(correct_sum / max(steps * global_batch, 1))
+        if val_idx is not None and val_idx.size:
+            proba = predict(model, x, val_idx, norm)
+            history.val_loss.append(_cross_entropy(y[val_idx], proba))
+            history.val_accuracy.append(float(np.mean(proba.argmax(1) == y[val_idx])))
+        history.seconds.append(time.perf_counter() - start)
+        if on_epoch is not None:
+            on_epoch(epoch, {k: v[-1] for k, v in history.as_dict().items() if v})
+        if max_steps is not None and done >= max_steps:
+            break
+    if settings.mixed_precision:
+        model = _as_float32(kind, model, n_bands)
+    return model, history
+
+
+def predict(model: Any, x: np.ndarray, idx: np.ndarray, norm: Normalization, batch: int = 64) -> np.ndarray:
+    """Class probabilities (n, classes) for chips `x[idx]`; the FCN's (1, 1, C) is squeezed."""
+    out = []
+    for start in range(0, idx.size, batch):
+        xb = normalized_batch(x, idx[start : start + batch], norm)
+        proba = np.asarray(model(xb, training=False), dtype=np.float64)
+        out.append(proba.reshape(proba.shape[0], -1))
+    return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def _cross_entropy(y: np.ndarray, proba: np.ndarray) -> float:
+    p = np.clip(proba[np.arange(y.size), y], 1e-7, 1.0)
+    return float(-np.mean(np.log(p)))
+
+
+def _as_float32(kind: Kind, model: Any, n_bands: int) -> Any:
+    """A float32 copy of a mixed-precision model, so the scan never computes in float16."""
+    plain = build_network(kind, n_bands)
+    plain.set_weights(model.get_weights())
+    return plain
