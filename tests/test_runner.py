@@ -35,8 +35,11 @@ def two_scenes(tmp_path):
     return manifest, paths
 
 
-def _models(tiny_models):
-    return {"discovery_model": str(tiny_models / "discovery"), "impact_model": str(tiny_models / "impact")}
+def _models(tiny_models, **config):
+    from minescan.config import ScanConfig
+
+    return {"config": ScanConfig(discovery_model=str(tiny_models / "discovery"),
+                                 impact_model=str(tiny_models / "impact"), **config)}
 
 
 def _files(run, scene_id):
@@ -70,7 +73,7 @@ def test_a_worker_with_another_config_or_model_refuses_the_run(tmp_path, two_sce
     run = str(tmp_path / "run")
     map_scene(str(manifest), run, 0, **_models(tiny_models))
     with pytest.raises(ConflictError, match="different config"):
-        map_scene(str(manifest), run, 1, config=ScanConfig(threshold=0.9), **_models(tiny_models))
+        map_scene(str(manifest), run, 1, **_models(tiny_models, threshold=0.9))
     import keras
 
     from minescan.bands import DEFAULT_BANDS
@@ -83,7 +86,8 @@ def test_a_worker_with_another_config_or_model_refuses_the_run(tmp_path, two_sce
                    bands=DEFAULT_BANDS, normalization=Normalization(mean=[0.0] * 12, std=[1.0] * 12),
                    class_names=DISCOVERY_CLASSES, input_size=201, threshold=0.0)
     with pytest.raises(ConflictError, match="models.discovery.sha256"):
-        map_scene(str(manifest), run, 1, discovery_model=str(other), impact_model=str(tiny_models / "impact"))
+        map_scene(str(manifest), run, 1, config=ScanConfig(discovery_model=str(other),
+                                                           impact_model=str(tiny_models / "impact")))
 
 
 def test_index_comes_from_job_completion_index(tmp_path, two_scenes, tiny_models, monkeypatch, capsys):
@@ -176,6 +180,23 @@ def test_killed_map_on_gcs_reruns_to_exactly_the_uninterrupted_shards(tmp_path, 
         attempts = storage.list_dir(storage.join(killed, "scenes", scene_id, "attempts"))
         assert len(attempts) == 1  # the crashed attempt's objects are gone
     assert reduce_run(killed).n_sites == reduce_run(clean).n_sites
+
+
+def test_models_load_from_cloud_storage(tmp_path, two_scenes, tiny_models, gcs_emulator):
+    from minescan.config import ScanConfig
+
+    manifest, _ = two_scenes
+    bucket = gcs_emulator.make_bucket()
+    for kind in ("discovery", "impact"):
+        storage.put_dir(tiny_models / kind, storage.join(bucket, "models", kind))
+    remote = ScanConfig(discovery_model=storage.join(bucket, "models", "discovery"),
+                        impact_model=storage.join(bucket, "models", "impact"))
+    run = str(tmp_path / "run")
+    assert map_scene(str(manifest), run, 0, config=remote).status == "committed"
+    assert _files(run, "s0")[1]["detections"] > 0
+    with pytest.raises(Exception, match="does not exist"):
+        map_scene(str(manifest), str(tmp_path / "run2"), 0,
+                  config=ScanConfig(discovery_model=storage.join(bucket, "models", "nope")))
 
 
 def test_conflicting_map_exits_5(tmp_path, two_scenes, tiny_models, capsys):

@@ -194,3 +194,22 @@ def test_impact_training_is_reproducible_with_deterministic(tmp_path):
         assert card.training["config"]["settings"]["learning_rate"] is None  # paper's 1e-4
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_train_reads_chips_from_and_writes_the_model_to_cloud_storage(tmp_path, gcs_emulator):
+    from minescan import storage
+
+    bucket = gcs_emulator.make_bucket()
+    chips = make_chips(tmp_path / "chips", 21, ("high", "low", "no_ore"), 4)
+    storage.put_dir(chips, storage.join(bucket, "chips"))
+    out = storage.join(bucket, "models", "impact")
+    args = ["train", "impact", "--data", storage.join(bucket, "chips"), "--out", out, "--bands", BANDS,
+            "--folds", "0", "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--model-version", "g1"]
+    result = run(args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    loaded = load_model_dir(out, kind="impact")  # downloaded from gs:// and hash-checked
+    assert loaded.card.version == "g1" and loaded.card.bands == BANDS.split(",")
+    again = run(args)
+    from minescan.errors import ConflictError
+
+    assert isinstance(again.exception, ConflictError) and "already holds a model" in str(again.exception)

@@ -17,8 +17,6 @@ def scan_to_shard(
     shard_uri: str,
     *,
     config: ScanConfig | None = None,
-    discovery_model: str | None = None,
-    impact_model: str | None = None,
     scene_id: str | None = None,
     overwrite: bool = False,
     models=None,
@@ -35,7 +33,7 @@ def scan_to_shard(
                 f"{shard_uri} already holds a committed scan; pass --overwrite to replace it"
             )
         storage.rm_tree(shard_uri)
-    discovery, impact = models or load_models(discovery_model, impact_model)
+    discovery, impact = models or load_models(config.discovery_model, config.impact_model)
     local = str(Path(scene)) if not storage.is_remote(scene) else scene
     result = scan_scene(local, discovery, impact, config, scene_id=scene_id)
     if not commit_shard(result, shard_uri, config, source=scene):

@@ -30,6 +30,12 @@ class ScanConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    discovery_model: str | None = Field(
+        None, description="discovery model directory, local or gs://; None: the bundled demo model"
+    )
+    impact_model: str | None = Field(
+        None, description="impact model directory, local or gs://; None: the bundled demo model"
+    )
     threshold: float | None = Field(
         None, ge=0, le=1, description="p(mine) for a candidate; None: the model's (paper: 0.6)"
     )

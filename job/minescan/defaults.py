@@ -8,11 +8,11 @@ from pathlib import Path
 DEMO_MODELS = Path(__file__).parent / "demo_models"
 
 
-def resolve_models(discovery: str | None, impact: str | None) -> tuple[Path, Path]:
-    """The user's model directories, or the bundled demo models where none is given."""
+def resolve_models(discovery: str | None, impact: str | None) -> tuple[str, str]:
+    """The user's model directories (local or gs://), or the bundled demo models."""
     return (
-        Path(discovery) if discovery else DEMO_MODELS / "discovery",
-        Path(impact) if impact else DEMO_MODELS / "impact",
+        str(discovery) if discovery else str(DEMO_MODELS / "discovery"),
+        str(impact) if impact else str(DEMO_MODELS / "impact"),
     )
 
 

@@ -236,13 +236,30 @@ def read_model_card(path: str | os.PathLike[str], *, verify: bool = True) -> Mod
     return card
 
 
+def local_model_dir(path: str | os.PathLike[str]) -> Path:
+    """A local copy of a model directory: itself if local, else downloaded from gs:// into a
+    per-URI cache (safe to reuse: the weights hash is checked on every load)."""
+    from . import storage
+
+    if not storage.is_remote(str(path)):
+        return Path(path)
+    cache = Path(tempfile.gettempdir()) / "minescan-models" / hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    try:
+        return storage.localize(str(path), cache)
+    except storage.NotFoundError:
+        raise ModelError(f"model directory {path} does not exist (no objects under it)") from None
+
+
 def load_model_dir(
     path: str | os.PathLike[str], *, kind: Literal["discovery", "impact"] | None = None
 ) -> LoadedModel:
-    """Verify and load a model directory; `kind` guards against swapping the two networks."""
+    """Verify and load a model directory (local or gs://); `kind` guards against swapping
+    the two networks."""
+    source = path
+    path = local_model_dir(path)
     card = read_model_card(path)
     if kind is not None and card.kind != kind:
-        raise ModelError(f"{path} holds a {card.kind} model where a {kind} model is needed")
+        raise ModelError(f"{source} holds a {card.kind} model where a {kind} model is needed")
     import keras
 
     try:

@@ -134,8 +134,6 @@ def map_scene(
     index: int,
     *,
     config: ScanConfig | None = None,
-    discovery_model: str | None = None,
-    impact_model: str | None = None,
 ) -> MapOutcome:
     """Scan scene `index` of the manifest into the run, unless it is already committed."""
     from .acquire.manifest import read_manifest
@@ -150,7 +148,7 @@ def map_scene(
         )
     entry = manifest.scenes[index]
     config = config or ScanConfig()
-    discovery, impact = load_models(discovery_model, impact_model)
+    discovery, impact = load_models(config.discovery_model, config.impact_model)
     pin_run(run, run_record(manifest, manifest_uri, config, discovery, impact))
     target = shard_uri(run, entry.id)
     committed = storage.read_shard(target)

@@ -514,6 +514,22 @@ def get_dir(uri: Uri, local_dir: Uri) -> None:
     _call(uri, "download", lambda: fs.get(keys, lpaths))
 
 
+def localize(uri: Uri, workdir: Uri) -> Path:
+    """A local path holding `uri`: the path itself when local, else a download into
+    `workdir` (one object, or every object under a prefix)."""
+    uri = _check_uri(uri)
+    if not is_remote(uri):
+        return Path(uri)
+    target = Path(workdir) / uri.rstrip("/").rsplit("/", 1)[-1]
+    fs, path = filesystem(uri)
+    if _call(uri, "inspect", lambda: fs.isfile(path)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(read_bytes(uri))
+    else:
+        get_dir(uri, target)
+    return target
+
+
 def list_dir(uri: Uri) -> list[str]:
     """Sorted names of the immediate children of `uri`; [] when it does not exist."""
     uri = _check_uri(uri)

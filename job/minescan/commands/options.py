@@ -22,7 +22,8 @@ def scan_options(f):
     return f
 
 
-def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base: dict | None = None) -> ScanConfig:
+def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base: dict | None = None,
+                     discovery_model=None, impact_model=None) -> ScanConfig:
     """One ScanConfig from a file, then command-line overrides; validated once."""
     from pydantic import ValidationError
 
@@ -31,6 +32,10 @@ def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base
     data = dict(base or {})
     if config_file:
         data.update(load_yaml_or_json(config_file))
+    if discovery_model:
+        data["discovery_model"] = discovery_model
+    if impact_model:
+        data["impact_model"] = impact_model
     if threshold is not None:
         data["threshold"] = threshold
     if keep_no_ore:

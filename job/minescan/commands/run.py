@@ -21,9 +21,9 @@ def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, th
         index = index_from_env()
     if index is None:
         raise InputError(f"no scene index: pass --index N or set {INDEX_ENV}")
-    config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb)
-    outcome = map_scene(manifest, run, index, config=config,
-                        discovery_model=discovery_model, impact_model=impact_model)
+    config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
+                              discovery_model=discovery_model, impact_model=impact_model)
+    outcome = map_scene(manifest, run, index, config=config)
     click.echo(f"{outcome.scene_id}: {outcome.status} ({outcome.counts.get('detections', 0)} detections) → {outcome.shard}")
 
 

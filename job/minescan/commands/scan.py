@@ -20,11 +20,9 @@ def scan(scene, out, scene_id, overwrite, discovery_model, impact_model, config_
     """
     from ..api import scan_to_shard
 
-    config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb)
-    result = scan_to_shard(
-        scene, out, config=config, discovery_model=discovery_model, impact_model=impact_model,
-        scene_id=scene_id, overwrite=overwrite,
-    )
+    config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
+                              discovery_model=discovery_model, impact_model=impact_model)
+    result = scan_to_shard(scene, out, config=config, scene_id=scene_id, overwrite=overwrite)
     c = result.counts
     click.echo(
         f"{result.scene.scene_id}: {c['detections']} detections "

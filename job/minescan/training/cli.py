@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,24 @@ def train() -> None:
     """Train the discovery or impact network with k-fold cross-validation."""
 
 
+@contextmanager
+def _local_io(data: str | None, out: str, overwrite: bool):
+    """Local stand-ins for gs:// training data and output: data is downloaded first, the
+    model directory is written locally and uploaded by the caller once complete."""
+    from .. import storage
+    from ..errors import ConflictError
+
+    remote_out = storage.is_remote(out)
+    if remote_out and not overwrite and storage.exists(storage.join(out, "model.json")):
+        raise ConflictError(f"{out} already holds a model; pass --overwrite to replace it")
+    if not remote_out and not (data and storage.is_remote(data)):
+        yield data, out
+        return
+    with tempfile.TemporaryDirectory(prefix="minescan-train-") as tmp:
+        local_data = str(storage.localize(data, Path(tmp) / "data")) if data else data
+        yield local_data, (str(Path(tmp) / "model") if remote_out else out)
+
+
 def _train_command(kind: str) -> click.Command:
     @click.command(name=kind)
     @_data_options
@@ -127,19 +147,25 @@ def _train_command(kind: str) -> click.Command:
         if bad:
             raise click.BadParameter(f"unknown split(s) {bad}; use random, spatial", param_hint="--cv")
         built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
-        config = TrainConfig(
-            kind=kind, data=_data_spec(data, scenes, points, label_column, ore_column), out=out,
-            bands=bands, name=name, version=model_version, threshold=threshold, folds=folds,
-            cv=schemes, group_distance_m=group_distance, balance=balance, ore_mapping=ore_map,
-            gold_impact=gold_impact, strategy=type(built).__name__, max_steps=max_steps,
-            overwrite=overwrite,
-            settings=TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                   seed=seed, deterministic=deterministic,
-                                   mixed_precision=mixed_precision),
-        )
-        trainings = (len(schemes) * folds if folds else 0) + 1
-        with EpochReporter(trainings, epochs) as reporter:
-            card = run_training(config, built, write=chief, on_epoch=reporter)
+        with _local_io(data, out, overwrite) as (local_data, local_out):
+            config = TrainConfig(
+                kind=kind, data=_data_spec(local_data, scenes, points, label_column, ore_column),
+                out=local_out, bands=bands, name=name, version=model_version, threshold=threshold,
+                folds=folds, cv=schemes, group_distance_m=group_distance, balance=balance,
+                ore_mapping=ore_map, gold_impact=gold_impact, strategy=type(built).__name__,
+                max_steps=max_steps, overwrite=overwrite,
+                settings=TrainSettings(epochs=epochs, batch_size=batch_size,
+                                       learning_rate=learning_rate, seed=seed,
+                                       deterministic=deterministic,
+                                       mixed_precision=mixed_precision),
+            )
+            trainings = (len(schemes) * folds if folds else 0) + 1
+            with EpochReporter(trainings, epochs) as reporter:
+                card = run_training(config, built, write=chief, on_epoch=reporter)
+            if card is not None and local_out != out:
+                from .. import storage
+
+                storage.put_dir(local_out, out)
         if card is None:
             return
         click.echo(f"wrote {out} ({card.ref})")
@@ -148,7 +174,7 @@ def _train_command(kind: str) -> click.Command:
                 acc, kappa = summary["accuracy"], summary["kappa"]
                 click.echo(f"{scheme} {folds}-fold: accuracy {acc['mean']:.4f} ± {acc['sd']:.4f}, "
                            f"kappa {kappa['mean']:.4f} ± {kappa['sd']:.4f}")
-        click.echo(f"report: {Path(out) / 'report' / 'cv.md'}")
+        click.echo(f"report: {out.rstrip('/')}/report/cv.md")
 
     command.help = (
         f"Train the {kind} network: k-fold CV report, then the final model on all chips.\n\n"
