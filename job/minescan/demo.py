@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import geometry
+from .acquire.grid import OVERLAP_PX
 
 log = logging.getLogger(__name__)
-
-#: the 2 km-chip overlap neighbouring scenes need so no cell is lost at a seam (216 px)
-OVERLAP_PX = (geometry.HALO_BEFORE_UNITS + geometry.HALO_AFTER_UNITS - 1) * geometry.STRIDE
 
 
 @dataclass(frozen=True)
