@@ -207,3 +207,18 @@ def test_conflicting_map_exits_5(tmp_path, two_scenes, tiny_models, capsys):
     assert run_cli(args) == 0
     assert run_cli([*args, "--threshold", "0.5"]) == EXIT_CONFLICT
     assert "different config" in capsys.readouterr().err
+
+
+def test_scan_reads_a_gs_scene_and_commits_its_shard_to_gs(tmp_path, two_scenes, tiny_models, gcs_emulator):
+    _, paths = two_scenes
+    bucket = gcs_emulator.make_bucket()
+    scene = storage.join(bucket, "in", "s0.tif")
+    storage.write_bytes(scene, paths[0].read_bytes())
+    out = storage.join(bucket, "out", "s0")
+    assert run_cli(["scan", scene, "--out", out, "--discovery-model", tiny_models / "discovery",
+                    "--impact-model", tiny_models / "impact"]) == 0
+    shard = storage.read_shard(out)
+    assert shard.success["scene_id"] == "s0" and shard.success["source"] == scene
+    assert storage.exists(storage.join(shard.data_uri, "detections.parquet"))
+    assert run_cli(["scan", storage.join(bucket, "in", "missing.tif"), "--out", storage.join(bucket, "o2"),
+                    "--discovery-model", tiny_models / "discovery", "--impact-model", tiny_models / "impact"]) == 3

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import tempfile
 
 from .config import ScanConfig
 from .errors import ConflictError
 from .scan import ScanResult, scan_scene
+from .scene import scene_id_from_path
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,10 @@ def scan_to_shard(
             )
         storage.rm_tree(shard_uri)
     discovery, impact = models or load_models(config.discovery_model, config.impact_model)
-    local = str(Path(scene)) if not storage.is_remote(scene) else scene
-    result = scan_scene(local, discovery, impact, config, scene_id=scene_id)
+    with tempfile.TemporaryDirectory(prefix="minescan-scan-") as tmp:
+        local = str(storage.localize(scene, tmp))
+        result = scan_scene(local, discovery, impact, config,
+                            scene_id=scene_id or scene_id_from_path(scene))
     if not commit_shard(result, shard_uri, config, source=scene):
         raise ConflictError(f"another worker committed {shard_uri} first; its result stands")
     return result

@@ -108,18 +108,6 @@ def read_run(run: str) -> dict[str, Any]:
         raise InputError(f"{run} is not a minescan run: {uri} is missing (run `minescan map` first)") from None
 
 
-def fetch_scene(uri: str, workdir: Path) -> str:
-    """A local path for the scene: remote scenes are downloaded whole (with retries)."""
-    if not storage.is_remote(uri):
-        if not Path(uri).exists():
-            raise InputError(f"scene {uri} does not exist")
-        return uri
-    local = workdir / Path(uri).name
-    fs, path = storage.filesystem(uri)
-    storage.retry_call(lambda: fs.get(path, str(local)), uri, "download")
-    return str(local)
-
-
 @dataclass(frozen=True)
 class MapOutcome:
     scene_id: str
@@ -158,7 +146,7 @@ def map_scene(
     storage.clean_uncommitted(target)
     scan_config = config.model_copy(update={"grid": grid_spec_from_manifest(manifest)})
     with tempfile.TemporaryDirectory(prefix="minescan-map-") as tmp:
-        local = fetch_scene(entry.uri, Path(tmp))
+        local = str(storage.localize(entry.uri, Path(tmp)))
         result = scan_scene(local, discovery, impact, scan_config, scene_id=entry.id)
         won = commit_shard(result, target, scan_config, source=entry.uri)
     status = "committed" if won else "lost-race"

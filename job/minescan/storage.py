@@ -524,7 +524,8 @@ def localize(uri: Uri, workdir: Uri) -> Path:
     fs, path = filesystem(uri)
     if _call(uri, "inspect", lambda: fs.isfile(path)):
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(read_bytes(uri))
+        # streamed to disk: a scene is gigabytes
+        _call(uri, "download", lambda: fs.get(path, str(target)))
     else:
         get_dir(uri, target)
     return target
