@@ -18,7 +18,8 @@ def test_bundled_demo_models_are_the_papers_networks_and_verify():
     impact = read_model_card(DEMO_MODELS / "impact")
     assert discovery.kind == "discovery" and discovery.threshold == 0.6 and discovery.input_size == 201
     assert impact.kind == "impact" and impact.class_names == ["high", "low", "no_ore"]
-    assert "synthetic" in discovery.training["source"]
+    recipe = json.loads((DEMO_MODELS / "RECIPE.json").read_text())
+    assert "synthetic" in recipe["source"] and recipe["version"] == discovery.version == impact.version
 
 
 def test_bundled_models_find_the_planted_mines_of_an_unseen_scene(tmp_path):

@@ -17,13 +17,13 @@ def models():
 @click.option("--seed", type=int, default=None, help="Recipe seed (default: the bundled models').")
 @click.option("--overwrite", is_flag=True, help="Replace existing model directories.")
 def train_demo(out, seed, overwrite):
-    """Retrain the bundled demo models from synthetic chips (reproducible, ~10 min on 2 cores)."""
+    """Retrain the bundled demo models: synthetic chips, then the same training as `minescan train`."""
     from ..demo_models import DemoRecipe, train_demo_models
 
     recipe = DemoRecipe() if seed is None else DemoRecipe(seed=seed)
     cards = train_demo_models(out, recipe, overwrite=overwrite)
     for kind, card in cards.items():
-        click.echo(f"{kind}: {card.ref} holdout accuracy {card.metrics.get('holdout_accuracy')}")
+        click.echo(f"{kind}: {card.ref} → {out}/{kind}")
 
 
 @models.command("info")
