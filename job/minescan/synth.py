@@ -667,7 +667,9 @@ def _upsample(low: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> np.ndarray
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    from scipy.special import expit  # no overflow warning for very negative x
+
+    return expit(x)
 
 
 def _spectrum(material: str, band_idx: np.ndarray, gain: float = 1.0, tilt=None) -> np.ndarray:
