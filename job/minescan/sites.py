@@ -97,7 +97,7 @@ def build_sites(detections: pd.DataFrame, link_m: float = DEFAULT_LINK_M) -> tup
     agg["lat"] = agg.pop("_wlat") / agg.pop("_w")
     means = agg[["p_high", "p_low", "p_no_ore"]].to_numpy()
     agg["impact_class"] = np.asarray(IMPACT_ORDER, dtype=object)[np.argmax(means, axis=1)]
-    agg["area_km2"] = agg["n_detections"] * CELL_AREA_KM2
+    agg["area_km2"] = (agg["n_detections"] * CELL_AREA_KM2).round(4)
     agg = agg.sort_values(["p_mine_max", "lat", "lon"], ascending=[False, False, True], kind="stable")
     agg["site_id"] = [f"S{k + 1:05d}" for k in range(len(agg))]
     site_of_cluster = dict(zip(agg.index, agg["site_id"]))
