@@ -258,7 +258,8 @@ def run_local(
     for attempt in range(retries + 1):
         running: dict[int, subprocess.Popen] = {}
         queue = list(pending)
-        done = iter(progress(range(len(queue)), len(queue), f"map (try {attempt + 1})"))
+        done = iter(progress(range(len(queue) + 1), len(queue), f"map (try {attempt + 1})"))
+        next(done)  # the bar advances when the next item is asked for: one ask per finished index
         while queue or running:
             while queue and len(running) < max(1, parallel):
                 index = queue.pop(0)
