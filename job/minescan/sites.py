@@ -76,7 +76,7 @@ def build_sites(detections: pd.DataFrame, link_m: float = DEFAULT_LINK_M) -> tup
     Site ids are stable for the same detections: sites are numbered by descending peak
     p(mine), ties broken by position.
     """
-    from .outputs import empty_sites
+    from .outputs import SITE_COLUMNS, empty_sites
 
     dets = detections.reset_index(drop=True).copy()
     if dets.empty:
@@ -106,10 +106,7 @@ def build_sites(detections: pd.DataFrame, link_m: float = DEFAULT_LINK_M) -> tup
     for col in ("p_mine_max", "p_mine_mean", "p_high", "p_low", "p_no_ore"):
         sites[col] = sites[col].astype(np.float32)
     sites["n_detections"] = sites["n_detections"].astype(np.int64)
-    ordered = ["site_id", "lon", "lat", "n_detections", "p_mine_max", "p_mine_mean", "impact_class",
-               "p_high", "p_low", "p_no_ore", "scenes", "min_lon", "min_lat", "max_lon", "max_lat",
-               "area_km2"]
-    return sites[ordered], dets
+    return sites[list(SITE_COLUMNS)], dets
 
 
 @dataclass(frozen=True)
