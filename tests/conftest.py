@@ -51,7 +51,8 @@ def write_scene(path, data, *, crs="EPSG:4326", transform=None, nodata=0, descri
     from affine import Affine
 
     if transform is None:
-        px = 360 / 40075016.686 * 10
+        from minescan.bands import PIXEL_DEG as px
+
         transform = Affine(px, 0, -44.0, 0, -px, -20.0)
     count, height, width = data.shape
     with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,

@@ -17,7 +17,7 @@ from minescan.errors import EXIT_BAD_INPUT, EXIT_CONFLICT, ConflictError, InputE
 from minescan.runner import map_scene, reduce_run, shard_uri
 from tests.conftest import random_scene, run_cli, write_scene
 
-PX = 360 / 40075016.686 * 10
+from minescan.bands import PIXEL_DEG as PX  # noqa: E402
 
 
 @pytest.fixture()

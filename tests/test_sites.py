@@ -10,7 +10,7 @@ from shapely.geometry import box
 from minescan.outputs import coerce_detections
 from minescan.sites import CELL_AREA_KM2, build_sites, cluster_labels, dedupe_cells, score_against_truth
 
-DEG = 360 / 40075016.686 * 10  # 10 m at the equator, in degrees
+from minescan.bands import PIXEL_DEG as DEG  # 10 m at the equator, in degrees
 
 
 def _dets(rows):

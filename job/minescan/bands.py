@@ -43,6 +43,9 @@ DEFAULT_BANDS: tuple[str, ...] = (
 #: Sentinel-2 L1C digital numbers are reflectance × 10000 (uint16)
 REFLECTANCE_SCALE = 10_000
 
+#: a 10 m pixel in degrees at the equator (WGS84): the pixel of every EPSG:4326 scene grid here
+PIXEL_DEG = 360.0 / 40_075_016.686 * 10.0
+
 
 def check_bands(bands: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Return `bands` as a tuple, or raise ValueError naming the unknown or repeated ones."""

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .bands import DEFAULT_BANDS, S2_BANDS, check_bands
+from .bands import DEFAULT_BANDS, PIXEL_DEG, S2_BANDS, check_bands
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: 10 m expressed in degrees of longitude at the equator (the synthetic scenes' pixel size)
-PIXEL_DEG = 360.0 / 40075016.686 * 10
 NODATA = 0
 CRS = "EPSG:4326"
 #: targets keep this many pixels from the scene edge and from the no-data region

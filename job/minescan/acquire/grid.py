@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import geometry
+from ..bands import PIXEL_DEG
 
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
 
-#: 10 m of latitude in degrees, on the WGS84 equatorial circumference (as the synthetic scenes)
-PIXEL_DEG = 360.0 / 40_075_016.686 * 10.0
 GRID_CRS = "EPSG:4326"
 ORIGIN_LON = -180.0
 ORIGIN_LAT = 90.0
