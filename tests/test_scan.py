@@ -176,3 +176,22 @@ def test_bad_config_value_is_a_one_line_input_error(tmp_path, tiny_models, capsy
     path = write_scene(tmp_path / "s.tif", random_scene(np.random.default_rng(9), 210, 210))
     assert _cli(tiny_models, path, "--out", tmp_path / "out", "--config", cfg) == EXIT_BAD_INPUT
     assert "threshold" in capsys.readouterr().err
+
+
+def test_scenes_on_the_manifest_grid_get_national_cell_indices(tmp_path, models):
+    from affine import Affine
+
+    from minescan.acquire.manifest import GridDef
+    from minescan.bands import PIXEL_DEG
+
+    grid = GridDef(crs="EPSG:4326", origin_lon=-45.0, origin_lat=-19.0, pixel_deg=PIXEL_DEG, stride_px=27,
+                   scene_step_px=27 * 8, scene_px=27 * 16, overlap_px=27 * 8, owned_cell_offset=1, owned_cells=8)
+    data = random_scene(np.random.default_rng(10), 230, 230)
+    aligned = Affine(PIXEL_DEG, 0, -45.0 + 27 * 5 * PIXEL_DEG, 0, -PIXEL_DEG, -19.0 - 27 * 3 * PIXEL_DEG)
+    det = scan_scene(str(write_scene(tmp_path / "a.tif", data, transform=aligned)), *models,
+                     ScanConfig(grid=grid)).detections
+    assert (det["global_row"] == det["cell_row"] + 3).all() and (det["global_col"] == det["cell_col"] + 5).all()
+    off_grid = Affine(PIXEL_DEG, 0, -45.0 + 10 * PIXEL_DEG, 0, -PIXEL_DEG, -19.0)
+    det = scan_scene(str(write_scene(tmp_path / "b.tif", data, transform=off_grid)), *models,
+                     ScanConfig(grid=grid)).detections
+    assert det["global_row"].isna().all()

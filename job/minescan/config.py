@@ -6,23 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .acquire.manifest import GridDef
 from .errors import InputError
-
-
-class GridSpec(BaseModel):
-    """A global pixel grid that every scene of a run is cut from.
-
-    Scenes whose origins fall on this grid at multiples of the network stride (27 px)
-    produce output cells that coincide where scenes overlap, so the reduce can keep each
-    national cell once.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    crs: str = Field("EPSG:4326", description="CRS of the grid, as rasterio accepts it")
-    origin_x: float = Field(description="x of the grid's top-left pixel corner, CRS units")
-    origin_y: float = Field(description="y of the grid's top-left pixel corner, CRS units")
-    pixel_size: float = Field(gt=0, description="pixel edge in CRS units (north-up grid)")
 
 
 class ScanConfig(BaseModel):
@@ -49,8 +34,10 @@ class ScanConfig(BaseModel):
         0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"
     )
     impact_batch_size: int = Field(1024, ge=1, description="patches per impact-network batch")
-    grid: GridSpec | None = Field(
-        None, description="global grid for national cell indices; None: scene-local cells only"
+    grid: GridDef | None = Field(
+        None,
+        description="the manifest's global grid, for national cell indices (set by `map`); "
+        "None: scene-local cells only",
     )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, storage
-from .config import GridSpec, ScanConfig
+from .config import ScanConfig
 from .errors import PERMANENT_EXIT_CODES, ConflictError, InputError
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,6 @@ def index_from_env(environ: os._Environ | dict | None = None) -> int | None:
 
 def shard_uri(run: str, scene_id: str) -> str:
     return storage.join(run, SCENES_DIR, scene_id)
-
-
-def grid_spec_from_manifest(manifest) -> GridSpec | None:
-    g = manifest.grid
-    if g is None:
-        return None
-    return GridSpec(crs=g.crs, origin_x=g.origin_lon, origin_y=g.origin_lat, pixel_size=g.pixel_deg)
 
 
 def run_record(manifest, manifest_uri: str, config: ScanConfig, discovery, impact) -> dict[str, Any]:
@@ -144,7 +137,7 @@ def map_scene(
         log.info("shard already committed, skipping", extra={"scene_id": entry.id, "shard": target})
         return MapOutcome(entry.id, target, "skipped", committed.success.get("counts", {}))
     storage.clean_uncommitted(target)
-    scan_config = config.model_copy(update={"grid": grid_spec_from_manifest(manifest)})
+    scan_config = config.model_copy(update={"grid": manifest.grid})
     with tempfile.TemporaryDirectory(prefix="minescan-map-") as tmp:
         local = str(storage.localize(entry.uri, Path(tmp)))
         result = scan_scene(local, discovery, impact, scan_config, scene_id=entry.id)

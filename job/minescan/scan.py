@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import geometry
-from .config import GridSpec, ScanConfig
+from .config import ScanConfig
 from .errors import InputError
 from .inference import (
     DiscoveryRunner,
@@ -30,6 +30,8 @@ from .scene import SceneInfo, inspect_scene, open_raster, pixel_centres_lonlat, 
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .acquire.manifest import GridDef
 
     from .modeldir import LoadedModel
 
@@ -250,7 +252,7 @@ def _detections_table(found, scene, discovery, impact, config) -> "pd.DataFrame"
     return table.sort_values(["cell_row", "cell_col"], kind="stable").reset_index(drop=True)
 
 
-def global_cell_offset(scene: SceneInfo, grid: GridSpec | None) -> tuple[int, int] | None:
+def global_cell_offset(scene: SceneInfo, grid: "GridDef | None") -> tuple[int, int] | None:
     """(row, col) of the scene's cell (0, 0) in the global grid, if the scene is aligned to it.
 
     Aligned means: same CRS, north-up, same pixel size, and an origin a whole number of
@@ -263,12 +265,11 @@ def global_cell_offset(scene: SceneInfo, grid: GridSpec | None) -> tuple[int, in
     t = scene.transform
     if CRS.from_wkt(scene.crs_wkt) != CRS.from_user_input(grid.crs):
         return None
-    if t.b != 0 or t.d != 0 or not math.isclose(t.a, grid.pixel_size, rel_tol=1e-9) or not math.isclose(
-        -t.e, grid.pixel_size, rel_tol=1e-9
-    ):
+    px = grid.pixel_deg
+    if t.b != 0 or t.d != 0 or not math.isclose(t.a, px, rel_tol=1e-9) or not math.isclose(-t.e, px, rel_tol=1e-9):
         return None
-    col_px = (t.c - grid.origin_x) / grid.pixel_size
-    row_px = (grid.origin_y - t.f) / grid.pixel_size
+    col_px = (t.c - grid.origin_lon) / px
+    row_px = (grid.origin_lat - t.f) / px
     offsets = []
     for px in (row_px, col_px):
         units = px / geometry.STRIDE
