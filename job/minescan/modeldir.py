@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,8 +153,13 @@ def save_model_dir(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     overwrite: bool = False,
+    extras: Callable[[Path, ModelCard], None] | None = None,
 ) -> ModelCard:
-    """Write `model` and its card to `out_dir` atomically; return the card."""
+    """Write `model` and its card to `out_dir` atomically; return the card.
+
+    `extras(staging_dir, card)` may add files (a training report) before the directory
+    appears, so they are part of the same all-or-nothing write.
+    """
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise ModelError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
@@ -179,6 +185,8 @@ def save_model_dir(
             library_versions=library_versions(),
         )
         (staging / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
+        if extras is not None:
+            extras(staging, card)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

@@ -11,8 +11,6 @@ a temporary sibling of `--out` that is renamed into place only when everything s
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -195,28 +193,16 @@ def run_training(
         "seconds": round(time.perf_counter() - started, 1),
     }
     version = config.version or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    staging_root = Path(tempfile.mkdtemp(prefix=f".{out.name}.train-", dir=_parent(out)))
-    try:
-        staged = staging_root / "model"
-        card = save_model_dir(
-            model, staged, kind=config.kind, name=config.name or config.kind, version=version,
-            bands=list(chips.bands), normalization=norm, class_names=list(chips.class_names),
-            input_size=chips.size, threshold=config.threshold if config.kind == "discovery" else None,
-            training=training, metrics=metrics,
-        )
-        write_report(staged / REPORT_DIR, card=card, cv=cv, final_history=history.as_dict())
-        if out.exists():
-            shutil.rmtree(out)
-        staged.rename(out)
-    finally:
-        shutil.rmtree(staging_root, ignore_errors=True)
+    card = save_model_dir(
+        model, out, kind=config.kind, name=config.name or config.kind, version=version,
+        bands=list(chips.bands), normalization=norm, class_names=list(chips.class_names),
+        input_size=chips.size, threshold=config.threshold if config.kind == "discovery" else None,
+        training=training, metrics=metrics, overwrite=config.overwrite,
+        extras=lambda staged, card: write_report(staged / REPORT_DIR, card=card, cv=cv,
+                                                 final_history=history.as_dict()),
+    )
     log.info("wrote %s (%s)", out, card.ref, extra={"model": card.ref})
     return card
-
-
-def _parent(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out.parent
 
 
 def evaluate_model(model_dir: str, spec: DataSpec, *, ore_mapping: str | None = None,
