@@ -33,6 +33,7 @@ import numpy as np
 
 from .bands import DEFAULT_BANDS, PIXEL_DEG, S2_BANDS, check_bands
 from .errors import InputError
+from .outputs import atomic_path
 
 if TYPE_CHECKING:
     from affine import Affine
@@ -844,8 +845,6 @@ def synthesize_scene(
     prim_bounds = np.array([p.polygon.bounds for p in plan.primitives]).reshape(-1, 4)
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     profile = dict(
         driver="GTiff", width=size, height=size, count=len(bands), dtype="uint16", crs=CRS,
         transform=transform, nodata=NODATA, tiled=True, blockxsize=256, blockysize=256,
@@ -853,17 +852,13 @@ def synthesize_scene(
         num_threads=2,
     )
     blocks = list(_blocks(size))
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            for i, name in enumerate(bands, start=1):
-                dst.set_band_description(i, name)
-            dst.update_tags(SYNTHETIC="minescan.synth", SEED=str(seed))
-            for key, r0, r1, c0, c1 in progress(blocks, len(blocks), "synthesising scene"):
-                arr = _render_block(plan, fields, prim_bounds, band_idx, seed, key, r0, r1, c0, c1)
-                dst.write(arr, window=Window(c0, r0, c1 - c0, r1 - r0))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        for i, name in enumerate(bands, start=1):
+            dst.set_band_description(i, name)
+        dst.update_tags(SYNTHETIC="minescan.synth", SEED=str(seed))
+        for key, r0, r1, c0, c1 in progress(blocks, len(blocks), "synthesising scene"):
+            arr = _render_block(plan, fields, prim_bounds, band_idx, seed, key, r0, r1, c0, c1)
+            dst.write(arr, window=Window(c0, r0, c1 - c0, r1 - r0))
 
     truth = SceneTruth(str(path), size, transform, CRS, bands, _truth_objects(plan, transform))
     log.info("synthesised %s: %d px, %d targets, %d look-alikes", path, size,
