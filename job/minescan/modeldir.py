@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ModelError
+from .storage import sha256_file
 
 if TYPE_CHECKING:
     import keras
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 CARD_FILE = "model.json"
 WEIGHTS_FILE = "model.keras"
 FORMAT_VERSION = 1
-_HASH_CHUNK = 1 << 20
 
 
 class Normalization(BaseModel):
@@ -116,14 +116,6 @@ class LoadedModel:
     card: ModelCard
     model: "keras.Model"
     path: Path
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

@@ -598,14 +598,19 @@ def hash_tree(local_dir: Uri) -> dict[str, str]:
     root = Path(local_dir)
     if not root.is_dir():
         raise InputError(f"{root} is not a directory: nothing to hash")
-    hashes = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        hashes[path.relative_to(root).as_posix()] = digest.hexdigest()
-    return hashes
+    return {
+        path.relative_to(root).as_posix(): sha256_file(path)
+        for path in sorted(p for p in root.rglob("*") if p.is_file())
+    }
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a local file, hex, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- shards
