@@ -142,8 +142,7 @@ def _scan_tile(src, scene, tile, runner, discovery, impact, config, threshold, p
     if n_valid == 0:
         return [], 0  # all nodata: the cells stay NaN and the network is not run
     with timed(timings, "discovery"):
-        x = np.moveaxis(raw, 0, -1).astype(np.float32)
-        x = discovery.card.normalization.apply(x)
+        x = discovery.card.normalization.apply(np.moveaxis(raw, 0, -1))
         x[~valid] = 0.0  # nodata enters the network as the training mean
         p = owned_cells(runner(x), tile)
         del x
