@@ -252,16 +252,24 @@ def local_model_dir(path: str | os.PathLike[str]) -> Path:
         raise ModelError(f"model directory {path} does not exist (no objects under it)") from None
 
 
+def verified_card(
+    path: str | os.PathLike[str], *, kind: Literal["discovery", "impact"] | None = None
+) -> tuple[ModelCard, Path]:
+    """A model directory's hash-checked card and the local directory holding it, without
+    loading Keras (a gs:// directory is downloaded first)."""
+    local = local_model_dir(path)
+    card = read_model_card(local)
+    if kind is not None and card.kind != kind:
+        raise ModelError(f"{path} holds a {card.kind} model where a {kind} model is needed")
+    return card, local
+
+
 def load_model_dir(
     path: str | os.PathLike[str], *, kind: Literal["discovery", "impact"] | None = None
 ) -> LoadedModel:
     """Verify and load a model directory (local or gs://); `kind` guards against swapping
     the two networks."""
-    source = path
-    path = local_model_dir(path)
-    card = read_model_card(path)
-    if kind is not None and card.kind != kind:
-        raise ModelError(f"{source} holds a {card.kind} model where a {kind} model is needed")
+    card, path = verified_card(path, kind=kind)
     import keras
 
     try:

@@ -51,8 +51,11 @@ def shard_uri(run: str, scene_id: str) -> str:
     return storage.join(run, SCENES_DIR, scene_id)
 
 
-def run_record(manifest, manifest_uri: str, config: ScanConfig, discovery, impact) -> dict[str, Any]:
-    """What run.json pins: everything that must be equal for two shards to be comparable."""
+def run_record(manifest, manifest_uri: str, config: ScanConfig, models: dict[str, tuple[Any, str]]) -> dict[str, Any]:
+    """What run.json pins: everything that must be equal for two shards to be comparable.
+
+    `models` maps kind → (verified ModelCard, where the model directory came from).
+    """
     manifest_json = json.loads(manifest.model_dump_json())
     return {
         "minescan_version": __version__,
@@ -63,8 +66,8 @@ def run_record(manifest, manifest_uri: str, config: ScanConfig, discovery, impac
         "manifest": manifest_json,
         "config": config.model_dump(mode="json"),
         "models": {
-            m.card.kind: {"ref": m.card.ref, "sha256": m.card.weights_sha256, "path": str(m.path)}
-            for m in (discovery, impact)
+            kind: {"ref": card.ref, "sha256": card.weights_sha256, "path": source}
+            for kind, (card, source) in models.items()
         },
     }
 
@@ -118,7 +121,8 @@ def map_scene(
 ) -> MapOutcome:
     """Scan scene `index` of the manifest into the run, unless it is already committed."""
     from .acquire.manifest import read_manifest
-    from .defaults import load_models
+    from .defaults import load_models, resolve_models
+    from .modeldir import verified_card
     from .scan import scan_scene
     from .shard import commit_shard
 
@@ -129,14 +133,18 @@ def map_scene(
         )
     entry = manifest.scenes[index]
     config = config or ScanConfig()
-    discovery, impact = load_models(config.discovery_model, config.impact_model)
-    pin_run(run, run_record(manifest, manifest_uri, config, discovery, impact))
+    # Cards and hashes are enough to pin the run; Keras is loaded only if there is work,
+    # so re-running a committed index takes seconds.
+    sources = dict(zip(("discovery", "impact"), resolve_models(config.discovery_model, config.impact_model)))
+    models = {kind: (verified_card(src, kind=kind)[0], src) for kind, src in sources.items()}
+    pin_run(run, run_record(manifest, manifest_uri, config, models))
     target = shard_uri(run, entry.id)
     committed = storage.read_shard(target)
     if committed is not None:
         log.info("shard already committed, skipping", extra={"scene_id": entry.id, "shard": target})
         return MapOutcome(entry.id, target, "skipped", committed.success.get("counts", {}))
     storage.clean_uncommitted(target)
+    discovery, impact = load_models(config.discovery_model, config.impact_model)
     scan_config = config.model_copy(update={"grid": manifest.grid})
     with tempfile.TemporaryDirectory(prefix="minescan-map-") as tmp:
         local = str(storage.localize(entry.uri, Path(tmp)))
