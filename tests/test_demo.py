@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from minescan.config import ScanConfig
 from minescan.defaults import DEMO_MODELS, load_models

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import tempfile
 
 from .config import ScanConfig
@@ -10,7 +9,20 @@ from .errors import ConflictError
 from .scan import ScanResult, scan_scene
 from .scene import scene_id_from_path
 
-log = logging.getLogger(__name__)
+
+def scan_and_commit(
+    scene: str, shard_uri: str, discovery, impact, config: ScanConfig, *, scene_id: str | None = None
+) -> tuple[ScanResult, bool]:
+    """Fetch `scene` (local or gs://), scan it, commit its shard; False if another worker
+    committed the shard first. The one path both `scan` and a `map` pod take."""
+    from . import storage
+    from .shard import commit_shard
+
+    with tempfile.TemporaryDirectory(prefix="minescan-scan-") as tmp:
+        local = str(storage.localize(scene, tmp))
+        result = scan_scene(local, discovery, impact, config,
+                            scene_id=scene_id or scene_id_from_path(scene))
+    return result, commit_shard(result, shard_uri, config, source=scene)
 
 
 def scan_to_shard(
@@ -20,12 +32,10 @@ def scan_to_shard(
     config: ScanConfig | None = None,
     scene_id: str | None = None,
     overwrite: bool = False,
-    models=None,
 ) -> ScanResult:
     """Scan `scene` and commit its shard at `shard_uri` (local path or gs://)."""
     from . import storage
     from .defaults import load_models
-    from .shard import commit_shard
 
     config = config or ScanConfig()
     if storage.read_shard(shard_uri) is not None:
@@ -34,11 +44,8 @@ def scan_to_shard(
                 f"{shard_uri} already holds a committed scan; pass --overwrite to replace it"
             )
         storage.rm_tree(shard_uri)
-    discovery, impact = models or load_models(config.discovery_model, config.impact_model)
-    with tempfile.TemporaryDirectory(prefix="minescan-scan-") as tmp:
-        local = str(storage.localize(scene, tmp))
-        result = scan_scene(local, discovery, impact, config,
-                            scene_id=scene_id or scene_id_from_path(scene))
-    if not commit_shard(result, shard_uri, config, source=scene):
+    discovery, impact = load_models(config.discovery_model, config.impact_model)
+    result, won = scan_and_commit(scene, shard_uri, discovery, impact, config, scene_id=scene_id)
+    if not won:
         raise ConflictError(f"another worker committed {shard_uri} first; its result stands")
     return result

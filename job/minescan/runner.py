@@ -121,10 +121,9 @@ def map_scene(
 ) -> MapOutcome:
     """Scan scene `index` of the manifest into the run, unless it is already committed."""
     from .acquire.manifest import read_manifest
+    from .api import scan_and_commit
     from .defaults import load_models, resolve_models
     from .modeldir import verified_card
-    from .scan import scan_scene
-    from .shard import commit_shard
 
     manifest = read_manifest(manifest_uri)
     if not 0 <= index < len(manifest.scenes):
@@ -146,10 +145,7 @@ def map_scene(
     storage.clean_uncommitted(target)
     discovery, impact = load_models(config.discovery_model, config.impact_model)
     scan_config = config.model_copy(update={"grid": manifest.grid})
-    with tempfile.TemporaryDirectory(prefix="minescan-map-") as tmp:
-        local = str(storage.localize(entry.uri, Path(tmp)))
-        result = scan_scene(local, discovery, impact, scan_config, scene_id=entry.id)
-        won = commit_shard(result, target, scan_config, source=entry.uri)
+    result, won = scan_and_commit(entry.uri, target, discovery, impact, scan_config, scene_id=entry.id)
     status = "committed" if won else "lost-race"
     log.info("map done", extra={"scene_id": entry.id, "status": status, **result.counts})
     return MapOutcome(entry.id, target, status, result.counts)
