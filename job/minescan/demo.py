@@ -42,7 +42,7 @@ class DemoConfig:
 
 
 def cut_scenes(area_path: Path, out_dir: Path, cfg: DemoConfig):
-    """Cut the area into overlapping scene GeoTIFFs; return (manifest, scene paths)."""
+    """Cut the area into overlapping scene GeoTIFFs on one 27-px-aligned grid; return their manifest."""
     import rasterio
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
