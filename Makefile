@@ -52,7 +52,7 @@ bench: install
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
 
 demo-models: install
-	$(MINESCAN) models train-demo --out job/minescan/demo_models --overwrite
+	$(MINESCAN) models train-demo --out job/minescan/models/demo --overwrite
 
 image:
 	$(CONTAINER) build --platform $(PLATFORM) --target cpu -t $(IMAGE):$(TAG)-cpu .

@@ -13,8 +13,7 @@ import pytest  # noqa: E402
 
 pytest_plugins = ["tests.gcs_emulator"]
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+from tests.helpers import SHARED  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +28,14 @@ def tiny_models(tmp_path_factory):
     """Untrained 12-band models, threshold 0: every valid cell is a candidate, so scan tests
     see the full cell geometry. Fixed seed, built once per session."""
     import keras
-
     from minescan.bands import DEFAULT_BANDS
-    from minescan.models import DISCOVERY_CLASSES, IMPACT_CLASSES, build_discovery_fcn, build_impact_cnn
-    from minescan.modeldir import Normalization, save_model_dir
+    from minescan.models.card import Normalization, save_model_dir
+    from minescan.models.networks import (
+        DISCOVERY_CLASSES,
+        IMPACT_CLASSES,
+        build_discovery_fcn,
+        build_impact_cnn,
+    )
 
     keras.utils.set_random_seed(11)
     root = tmp_path_factory.mktemp("models")
@@ -43,36 +46,3 @@ def tiny_models(tmp_path_factory):
     save_model_dir(build_impact_cnn(12), root / "impact", kind="impact", name="tiny-impact",
                    class_names=IMPACT_CLASSES, input_size=21, **common)
     return root
-
-
-def write_scene(path, data, *, crs="EPSG:4326", transform=None, nodata=0, descriptions=None):
-    """Write a (B, H, W) array as a GeoTIFF; the default grid is 10 m at the equator."""
-    import rasterio
-    from affine import Affine
-
-    if transform is None:
-        from minescan.bands import PIXEL_DEG as px
-
-        transform = Affine(px, 0, -44.0, 0, -px, -20.0)
-    count, height, width = data.shape
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
-                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
-        dst.write(data)
-        if descriptions:
-            dst.descriptions = tuple(descriptions)
-    return path
-
-
-def random_scene(rng, height, width, bands=12):
-    return rng.integers(200, 4000, size=(bands, height, width), dtype="uint16")
-
-
-def run_cli(argv) -> int:
-    """Run `minescan ARGV` in-process; return its exit code (0 when main returns)."""
-    from minescan.cli import main
-
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return 0 if exc.code is None else int(exc.code)
-    return 0

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-
-from minescan.config import ScanConfig
-from minescan.defaults import DEMO_MODELS, load_models
-from minescan.modeldir import read_model_card
-from minescan.scan import scan_scene
-from minescan.sites import build_sites, score_against_truth
+from minescan.models.bundled import DEMO_MODELS, load_models
+from minescan.models.card import read_model_card
+from minescan.scan.config import ScanConfig
+from minescan.scan.scanner import scan_scene
+from minescan.sites.cluster import build_sites, score_against_truth
 
 
 def test_bundled_demo_models_are_the_papers_networks_and_verify():

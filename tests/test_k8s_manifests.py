@@ -25,11 +25,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from minescan.errors import EXIT_TRANSIENT, EXIT_USAGE, PERMANENT_EXIT_CODES
 from referencing import Registry, Resource
 
-from minescan.errors import EXIT_TRANSIENT, EXIT_USAGE, PERMANENT_EXIT_CODES
+from tests.helpers import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").exists())
 #: the oldest release with everything the manifests use (Job successPolicy is beta in 1.31)
@@ -321,7 +321,7 @@ def container_env(overlay: str, container: dict, job_name: str) -> dict[str, str
 
 def parse_with_the_cli(words: list[str]) -> click.Context:
     """Parse a pod's command line with minescan's own click commands (nothing runs)."""
-    from minescan.cli import cli
+    from minescan.cli.main import cli
 
     command, ctx = cli, None
     while isinstance(command, click.Group):

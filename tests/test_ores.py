@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
-
 from minescan.errors import InputError
-from minescan.ores import OreMapping, classify_ore, classify_ores, fold, load_ore_mapping
+from minescan.ores import (
+    OreMapping,
+    classify_ore,
+    classify_ores,
+    fold,
+    load_ore_mapping,
+)
 
-SHARED = Path(__file__).parents[1].parent / "shared"
+from tests.helpers import SHARED
+
 ANM = SHARED / "data" / "anm_barragens_mineracao_2019.tsv"
 
 

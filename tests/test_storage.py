@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from google.api_core import exceptions as gexc
-
 from minescan import storage
 from minescan.errors import EXIT_TRANSIENT, InputError, TransientError
 from minescan.storage import NotFoundError, RetryPolicy

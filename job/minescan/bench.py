@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import geometry
-from .config import ScanConfig
-from .inference import max_tile_pixels_for_budget
+from .scan import geometry
+from .scan.config import ScanConfig
+from .scan.inference import max_tile_pixels_for_budget
 
 BENCH_SEED = 9216
 

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import geometry
-from .acquire.grid import OVERLAP_PX
+from .batch.grid import OVERLAP_PX
+from .scan import geometry
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def cut_scenes(area_path: Path, out_dir: Path, cfg: DemoConfig):
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
-    from .acquire.manifest import GridDef, Manifest, SceneEntry
+    from .batch.manifest import GridDef, Manifest, SceneEntry
 
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -81,10 +81,10 @@ def cut_scenes(area_path: Path, out_dir: Path, cfg: DemoConfig):
 
 def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dict:
     """Synthesise, map every scene through the pod entry point, reduce, score. Returns the report."""
-    from .acquire.manifest import write_manifest
+    from .batch.manifest import write_manifest
+    from .batch.runner import run_local
     from .outputs import read_detections
-    from .runner import run_local
-    from .sites import score_against_truth
+    from .sites.cluster import score_against_truth
     from .synth import synthesize_scene, write_truth_geojson
 
     cfg = cfg or DemoConfig()

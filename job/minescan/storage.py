@@ -315,7 +315,6 @@ def _classify_library_error(exc: BaseException) -> str | None:
     import aiohttp
     import google.auth.exceptions
     import requests
-
     from gcsfs.retry import ChecksumError
 
     if isinstance(exc, google.auth.exceptions.DefaultCredentialsError):

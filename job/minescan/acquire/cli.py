@@ -135,9 +135,9 @@ def scenes(aoi_path: str, aoi_where: str | None, manifest_uri: str | None, **kw:
 @_export_options
 def chips(points_path: str, label: str | None, sizes: tuple[int, ...], file_format: str, **kw: Any) -> None:
     """Training chips around labelled points: 201 px (2 km) and 21 px (200 m) squares."""
+    from ..points import read_points
     from .config import ChipConfig, validated
     from .plan import plan_chips
-    from .points import read_points
 
     cfg, out = _composite_cfg(kw), _export_cfg(kw)
     fmt = "GeoTIFF" if file_format.lower() == "geotiff" else "TFRecord"

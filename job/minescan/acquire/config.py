@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..bands import DEFAULT_BANDS, check_bands
 from ..errors import InputError

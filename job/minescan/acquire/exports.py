@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..batch.grid import Window
 from . import session
 from .config import ExportConfig
-from .grid import Window
 
 if TYPE_CHECKING:
     import ee

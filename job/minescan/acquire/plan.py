@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..batch import grid as grid_mod
+from ..batch.manifest import GridDef, Manifest, SceneEntry
 from ..errors import InputError
-from . import composite, exports, grid as grid_mod, session
+from ..points import LabelledPoint
+from . import composite, exports, session
 from .config import ChipConfig, CompositeConfig, ExportConfig, LandsatConfig
-from .manifest import GridDef, Manifest, SceneEntry
-from .points import LabelledPoint
 
 if TYPE_CHECKING:
     import ee

@@ -7,9 +7,9 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from ..batch.manifest import write_manifest
 from ..errors import TransientError
 from ..log import progress
-from .manifest import write_manifest
 from .plan import Plan
 from .tasks import RunnerConfig, TaskBackend, run_jobs
 

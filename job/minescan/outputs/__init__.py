@@ -17,8 +17,19 @@ from .detections import (
     write_detections_geoparquet,
     write_detections_kml,
 )
-from .probability import probability_dataset, read_probability_zarr, write_probability_zarr
-from .sites import SITE_FILES, coerce_sites, empty_sites, sites_geojson, summary_markdown, write_sites
+from .probability import (
+    probability_dataset,
+    read_probability_zarr,
+    write_probability_zarr,
+)
+from .sites import (
+    SITE_FILES,
+    coerce_sites,
+    empty_sites,
+    sites_geojson,
+    summary_markdown,
+    write_sites,
+)
 
 __all__ = [
     "DETECTION_COLUMNS",

@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..models import IMPACT_CLASSES
+from ..models.networks import IMPACT_CLASSES
 from ._kml import google_maps_url, number
 from ._tables import SITE_COLUMNS, display_text, impact_hex, records
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from ..models import IMPACT_CLASSES
+from ..models.networks import IMPACT_CLASSES
 from ._atomic import atomic_path
 from ._tables import IMPACT_RGB, records
 

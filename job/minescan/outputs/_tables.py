@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ..models import IMPACT_CLASSES
+from ..models.networks import IMPACT_CLASSES
 from ._atomic import atomic_path
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..models import IMPACT_CLASSES
+from ..models.networks import IMPACT_CLASSES
 from ._atomic import write_text_atomic
 from ._html import map_html
 from ._kml import google_maps_url, number, write_placemarks_kml

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..modeldir import library_versions
+from ..models.card import library_versions
 from .loop import CHIP_SIZE, Kind, TrainSettings, train
 
 PAPER_ANCHOR = {
@@ -30,7 +30,7 @@ def benchmark(
     kind: Kind, *, n_chips: int, epochs: int, batch_size: int, n_bands: int, strategy: Any, seed: int = 0
 ) -> dict[str, Any]:
     """Train `epochs` + 1 warm-up epochs on random chips; chips/s over the timed epochs."""
-    from ..modeldir import Normalization
+    from ..models.card import Normalization
 
     rng = np.random.default_rng(seed)
     size = CHIP_SIZE[kind]

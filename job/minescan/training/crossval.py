@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..bands import DEFAULT_BANDS
 from ..errors import InputError, ModelError
-from ..modeldir import ModelCard, load_model_dir, save_model_dir
+from ..models.card import ModelCard, load_model_dir, save_model_dir
 from ..ores import Impact, load_ore_mapping
 from . import folds as folds_mod
 from .data import ChipSet, DataSpec, compute_normalization, load_chips

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
-from ..modeldir import Normalization
+from ..models.card import Normalization
 from ..ores import OreMapping, classify_ore
 
 log = logging.getLogger(__name__)

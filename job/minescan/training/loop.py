@@ -24,8 +24,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..modeldir import Normalization
-from ..models import DISCOVERY_CLASSES, IMPACT_CLASSES, build_discovery_fcn, build_impact_cnn
+from ..models.card import Normalization
+from ..models.networks import (
+    DISCOVERY_CLASSES,
+    IMPACT_CLASSES,
+    build_discovery_fcn,
+    build_impact_cnn,
+)
 
 Kind = Literal["discovery", "impact"]
 

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..modeldir import ModelCard
+from ..models.card import ModelCard
 from .metrics import METRIC_NAMES
 
 LABELS = {

@@ -1,0 +1,105 @@
+"""The `minescan` command line: a thin layer that parses, calls one library function, reports.
+
+Verbs are loaded lazily from the table below, so `minescan --help` never imports
+TensorFlow, rasterio or Earth Engine. Errors a user can cause are printed as one line and
+mapped to the exit codes in `minescan.errors`; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import EXIT_INTERNAL, MinescanError
+
+#: verb → ("module:attribute", one-line help shown by `minescan --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("minescan.cli.scan:scan", "Scan one GeoTIFF scene for mines and tailings dams."),
+    "map": ("minescan.cli.run:map_cmd", "Scan one scene of a manifest into a run (one pod)."),
+    "reduce": ("minescan.cli.run:reduce_cmd", "Merge a run's scene shards into national sites."),
+    "run-local": ("minescan.cli.run:run_local_cmd", "Map every scene in local processes, then reduce."),
+    "demo": ("minescan.cli.demo:demo", "Run the whole pipeline on a synthetic area, no cloud."),
+    "synth": ("minescan.cli.synth:synth", "Make synthetic Sentinel-2-like scenes and chips."),
+    "models": ("minescan.cli.models:models", "Build, inspect and verify model directories."),
+    "bench": ("minescan.cli.bench:bench", "Benchmark the scan on a paper-sized scene."),
+    "train": ("minescan.training.cli:train", "Train the discovery or impact network."),
+    "evaluate": ("minescan.training.cli:evaluate", "Evaluate a model on a held-out set."),
+    "acquire": ("minescan.acquire.cli:acquire", "Export Sentinel-2 scenes and chips with Earth Engine."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported only when invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        if name not in COMMANDS:
+            return None
+        target, short_help = COMMANDS[name]
+        if ctx.resilient_parsing or _listing_help(ctx):
+            return click.Command(name, short_help=short_help, help=short_help)
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        command.name = name
+        return command
+
+
+def _listing_help(ctx: click.Context) -> bool:
+    """True while click only formats the group's help (no sub-command was chosen)."""
+    return ctx.invoked_subcommand is None and any(a in ("--help", "-h") for a in sys.argv[1:2])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="minescan")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="auto: progress bars on a terminal, JSON lines in a pod or pipe.",
+)
+@click.option("-v", "--verbose", count=True, help="More log detail (repeatable).")
+def cli(log_format: str, verbose: int) -> None:
+    """minescan: find surface mines and tailings dams in Sentinel-2 imagery.
+
+    Exit codes: 0 ok, 2 usage, 3 bad input, 4 bad model, 5 run conflict,
+    75 transient (retry), 1 internal error.
+    """
+    from ..log import setup_logging
+
+    setup_logging(log_format, verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="minescan", standalone_mode=False)
+    except MinescanError as exc:
+        click.echo(f"minescan: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("minescan: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        click.echo("minescan: internal error (a bug): please report the traceback above", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Click options shared by the verbs that scan."""
+
+from __future__ import annotations
+
+import click
+
+from ..scan.config import ScanConfig, load_yaml_or_json
+
+
+def scan_options(f):
+    """Model and scan-config options, as one decorator."""
+    options = [
+        click.option("--discovery-model", type=click.Path(), help="Discovery model directory (default: bundled demo model)."),
+        click.option("--impact-model", type=click.Path(), help="Impact model directory (default: bundled demo model)."),
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="Scan config (YAML/JSON, keys of ScanConfig)."),
+        click.option("--threshold", type=click.FloatRange(0, 1), help="p(mine) for a candidate (default: the model's, 0.6)."),
+        click.option("--keep-no-ore", is_flag=True, help="Keep candidates classified no_ore, flagged kept=false, instead of dropping them."),
+        click.option("--memory-budget-mb", type=click.IntRange(64), help="Working memory for one discovery sub-tile (MiB)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base: dict | None = None,
+                     discovery_model=None, impact_model=None) -> ScanConfig:
+    """One ScanConfig from a file, then command-line overrides; validated once."""
+    from pydantic import ValidationError
+
+    from ..errors import InputError
+
+    data = dict(base or {})
+    if config_file:
+        data.update(load_yaml_or_json(config_file))
+    if discovery_model:
+        data["discovery_model"] = discovery_model
+    if impact_model:
+        data["impact_model"] = impact_model
+    if threshold is not None:
+        data["threshold"] = threshold
+    if keep_no_ore:
+        data["drop_no_ore"] = False
+    if memory_budget_mb is not None:
+        data["memory_budget_mb"] = memory_budget_mb
+    try:
+        return ScanConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InputError(f"scan config: '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None

@@ -1,0 +1,70 @@
+"""`minescan map`, `reduce` and `run-local`: the cloud batch job's verbs."""
+
+from __future__ import annotations
+
+import click
+
+from .options import scan_config_from, scan_options
+
+
+@click.command()
+@click.option("--manifest", required=True, help="Scene manifest (JSON or one URI per line), local or gs://.")
+@click.option("--out", "run", required=True, help="Run directory (local or gs://).")
+@click.option("--index", type=click.IntRange(0), help="Scene index; default: $JOB_COMPLETION_INDEX.")
+@scan_options
+def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb):
+    """Scan one scene of MANIFEST into the run (one Kubernetes pod's work)."""
+    from ..batch.runner import INDEX_ENV, index_from_env, map_scene
+    from ..errors import InputError
+
+    if index is None:
+        index = index_from_env()
+    if index is None:
+        raise InputError(f"no scene index: pass --index N or set {INDEX_ENV}")
+    config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
+                              discovery_model=discovery_model, impact_model=impact_model)
+    outcome = map_scene(manifest, run, index, config=config)
+    click.echo(f"{outcome.scene_id}: {outcome.status} ({outcome.counts.get('detections', 0)} detections) → {outcome.shard}")
+
+
+@click.command()
+@click.option("--run", required=True, help="Run directory (local or gs://).")
+@click.option("--allow-missing", is_flag=True, help="Reduce even if some scenes have no committed shard.")
+@click.option("--link-m", type=click.FloatRange(0, min_open=True), help="Detections closer than this (metres) form one site.")
+def reduce_cmd(run, allow_missing, link_m):
+    """Merge a run's committed scene shards into national sites."""
+    from ..batch.runner import reduce_run
+
+    out = reduce_run(run, allow_missing=allow_missing, link_m=link_m)
+    click.echo(f"{out.n_sites} sites from {out.n_detections} detections in {out.n_scenes} scenes → {out.national}")
+    if out.missing:
+        click.echo(f"missing scenes (index:id): {', '.join(out.missing)}", err=True)
+
+
+@click.command()
+@click.option("--manifest", required=True, help="Scene manifest (JSON or one URI per line).")
+@click.option("--out", "run", required=True, help="Run directory (local or gs://).")
+@click.option("--parallel", type=click.IntRange(1), default=1, show_default=True, help="Map processes at once.")
+@click.option("--retries", type=click.IntRange(0), default=2, show_default=True, help="Retries per index for non-permanent failures.")
+@click.option("--allow-missing", is_flag=True, help="Reduce even if some indices failed for good.")
+@scan_options
+def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb):
+    """Run the map for every scene in local processes (as pods would), then the reduce."""
+    from ..batch.runner import run_local
+
+    map_args = _forward(discovery_model=discovery_model, impact_model=impact_model, config=config_file,
+                        threshold=threshold, memory_budget_mb=memory_budget_mb)
+    if keep_no_ore:
+        map_args.append("--keep-no-ore")
+    codes, out = run_local(manifest, run, parallel=parallel, retries=retries, map_args=map_args,
+                           allow_missing=allow_missing)
+    click.echo(f"{sum(c == 0 for c in codes.values())}/{len(codes)} scenes mapped; "
+               f"{out.n_sites} sites → {out.national}")
+
+
+def _forward(**options) -> list[str]:
+    args: list[str] = []
+    for name, value in options.items():
+        if value is not None:
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    return args

@@ -1,0 +1,23 @@
+"""Where the bundled demo models live, and how a command picks its models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: the demo models shipped in the package (trained on synthetic chips by `make demo-models`)
+DEMO_MODELS = Path(__file__).parent / "demo"
+
+
+def resolve_models(discovery: str | None, impact: str | None) -> tuple[str, str]:
+    """The user's model directories (local or gs://), or the bundled demo models."""
+    return (
+        str(discovery) if discovery else str(DEMO_MODELS / "discovery"),
+        str(impact) if impact else str(DEMO_MODELS / "impact"),
+    )
+
+
+def load_models(discovery: str | None, impact: str | None):
+    from .card import load_model_dir
+
+    d_path, i_path = resolve_models(discovery, impact)
+    return load_model_dir(d_path, kind="discovery"), load_model_dir(i_path, kind="impact")

@@ -1,0 +1,60 @@
+"""Typed configuration, one model per stage, validated once and saved with the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..batch.manifest import GridDef
+from ..errors import InputError
+
+
+class ScanConfig(BaseModel):
+    """How one scene is scanned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    discovery_model: str | None = Field(
+        None, description="discovery model directory, local or gs://; None: the bundled demo model"
+    )
+    impact_model: str | None = Field(
+        None, description="impact model directory, local or gs://; None: the bundled demo model"
+    )
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="p(mine) for a candidate; None: the model's (paper: 0.6)"
+    )
+    drop_no_ore: bool = Field(
+        True, description="drop candidates whose impact class is no_ore (paper); else keep and flag"
+    )
+    memory_budget_mb: int = Field(
+        2800, ge=64, description="working memory for one discovery sub-tile, MiB"
+    )
+    max_nodata_fraction: float = Field(
+        0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"
+    )
+    impact_batch_size: int = Field(1024, ge=1, description="patches per impact-network batch")
+    grid: GridDef | None = Field(
+        None,
+        description="the manifest's global grid, for national cell indices (set by `map`); "
+        "None: scene-local cells only",
+    )
+
+
+def load_yaml_or_json(path: str | Path) -> dict:
+    """Read a config file (YAML or JSON) into a dict, with a clear error if it is not one."""
+    import json
+
+    text = Path(path).read_text()
+    try:
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as exc:
+        raise InputError(f"cannot parse config {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"config {path} must hold a mapping of settings")
+    return data

@@ -1,0 +1,47 @@
+"""Helpers the tests share: paths, tiny scenes from fixed seeds, running the CLI in-process.
+
+Fixtures live in conftest.py; plain functions and constants live here, so tests import them
+from a module of their own rather than from conftest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+#: small real reference files copied into the repository (see data/README.md)
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def write_scene(path, data, *, crs="EPSG:4326", transform=None, nodata=0, descriptions=None):
+    """Write a (B, H, W) array as a GeoTIFF; the default grid is 10 m at the equator."""
+    import rasterio
+    from affine import Affine
+
+    if transform is None:
+        from minescan.bands import PIXEL_DEG as px
+
+        transform = Affine(px, 0, -44.0, 0, -px, -20.0)
+    count, height, width = data.shape
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
+                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = tuple(descriptions)
+    return path
+
+
+def random_scene(rng, height, width, bands=12):
+    return rng.integers(200, 4000, size=(bands, height, width), dtype="uint16")
+
+
+def run_cli(argv) -> int:
+    """Run `minescan ARGV` in-process; return its exit code (0 when main returns)."""
+    from minescan.cli.main import main
+
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+    return 0
