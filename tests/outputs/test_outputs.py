@@ -308,7 +308,7 @@ def test_detections_kml_has_a_placemark_per_detection_in_its_impact_folder(tmp_p
         np.testing.assert_allclose(layer.geometry.x, expected["lon"], rtol=0, atol=1e-7)
         np.testing.assert_allclose(layer.geometry.y, expected["lat"], rtol=0, atol=1e-7)
         # ExtendedData carries the row, so GIS users get the attributes as columns
-        np.testing.assert_allclose(layer["p_mine"].astype(float), expected["p_mine"], atol=1e-6)
+        np.testing.assert_allclose(layer["p_mine"], expected["p_mine"], atol=1e-6)
         assert all("p(mine)" in text and "scene" in text for text in layer["description"])
     flagged = layers["no_ore"]["Name"]
     assert len(flagged) > 0 and all(name.endswith("(flagged)") for name in flagged)
@@ -331,6 +331,37 @@ def test_kml_placemarks_are_coloured_by_impact_class(tmp_path):
     assert IMPACT_RGB["high"][0] > 200 > IMPACT_RGB["high"][1]  # red
     assert min(IMPACT_RGB["low"][:2]) > 150 > IMPACT_RGB["low"][2]  # yellow
     assert len(set(IMPACT_RGB["no_ore"])) == 1  # grey
+
+
+def kml_schema():
+    """The OGC KML 2.2 schema (with its atom and xAL imports) as pykml ships it."""
+    import importlib.resources
+
+    from lxml import etree
+
+    xsd = importlib.resources.files("pykml") / "schemas" / "ogckml22.xsd"
+    return etree.XMLSchema(etree.parse(str(xsd)))
+
+
+def test_kml_validates_against_the_ogc_kml_2_2_schema(tmp_path):
+    from lxml import etree
+
+    schema = kml_schema()
+    write_detections_kml(tmp_path / "d.kml", detections(n=9), name="scene <23KPS> & more")
+    paths = write_sites(tmp_path / "national", sites(), title="Minas Gerais", summary={})
+    for path in (tmp_path / "d.kml", paths["kml"]):
+        doc = etree.parse(str(path))
+        assert schema.validate(doc), schema.error_log
+
+
+def test_kml_extended_data_is_typed_so_gdal_reads_numbers_as_numbers(tmp_path):
+    path = tmp_path / "detections.kml"
+    write_detections_kml(path, detections(n=12), name="scene")
+
+    layer = pd.concat(kml_layers(path).values(), ignore_index=True)
+    assert layer["p_mine"].dtype.kind == "f" and layer["lon"].dtype.kind == "f"
+    assert layer["cell_row"].dtype.kind == "i" and layer["kept"].dtype == bool
+    assert layer["scene_id"].dtype.kind in "OU" or str(layer["scene_id"].dtype) == "str"
 
 
 @pytest.mark.parametrize(
