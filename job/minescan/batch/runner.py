@@ -192,9 +192,33 @@ def collect_detections(run: str, allow_missing: bool = False):
     return detections, shapes, tuple(missing), record
 
 
+def national_inputs(run: str, record: dict[str, Any], workdir: Path):
+    """({committed scene id: its data directory relative to the run}, the scenes' p(mine)
+    tiles for the mosaic); a remote shard's zarr store is downloaded under `workdir`."""
+    from ..outputs.rasters import scene_tile
+    from .shard import PROBABILITY, PROBABILITY_COG
+
+    grid = record["manifest"].get("grid") or {}
+    shards, tiles = {}, []
+    for entry in record["manifest"]["scenes"]:
+        shard = storage.read_shard(shard_uri(run, entry["id"]))
+        if shard is None:
+            continue
+        relative = shard.data_uri[len(run.rstrip("/")) + 1 :]
+        shards[entry["id"]] = relative
+        if grid and shard.success.get("global_offset") is not None:
+            zarr = storage.localize(storage.join(shard.data_uri, PROBABILITY), workdir / entry["id"])
+            tiles.append(scene_tile(
+                entry["id"], zarr, f"../{relative}/{PROBABILITY_COG}", offset=shard.success["global_offset"],
+                shape=shard.success["cell_shape"], owned_offset=grid["owned_cell_offset"],
+                owned_cells=grid["owned_cells"],
+            ))
+    return shards, tiles
+
+
 def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = None) -> ReduceOutcome:
     """Merge committed shards into national sites under `<run>/national/`."""
-    from ..outputs import write_detections_geoparquet, write_sites
+    from ..outputs import run_facts, write_detections_geoparquet, write_national
     from ..sites.cluster import DEFAULT_LINK_M, build_sites, dedupe_cells
 
     started = time.perf_counter()
@@ -213,11 +237,16 @@ def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = 
         "link_m": link_m or DEFAULT_LINK_M,
     }
     national = storage.join(run, NATIONAL_DIR)
-    with tempfile.TemporaryDirectory(prefix="minescan-national-") as tmp:
-        files = write_sites(Path(tmp), sites, title="minescan national sites", summary=summary)
-        write_detections_geoparquet(Path(tmp) / "detections.parquet", dets)
+    with tempfile.TemporaryDirectory(prefix="minescan-national-") as work:
+        tmp = Path(work) / "national"
+        shards, tiles = national_inputs(run, record, Path(work) / "zarr")
+        facts = run_facts({**record, "run": run}, shards, title="minescan national sites",
+                          link_m=link_m or DEFAULT_LINK_M)
+        summary["synthetic"] = facts.synthetic
+        files = write_national(tmp, sites, dets, facts, summary=summary, tiles=tiles)
+        write_detections_geoparquet(tmp / "detections.parquet", dets)
         summary["seconds"] = round(time.perf_counter() - started, 2)
-        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         storage.put_dir(tmp, national)
     log.info("reduce done", extra={k: v for k, v in summary.items() if k != "scenes_missing"})
     return ReduceOutcome(
@@ -226,7 +255,7 @@ def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = 
         missing=missing,
         n_detections=int(len(unique)),
         n_sites=int(len(sites)),
-        files={name: storage.join(national, Path(p).name) for name, p in files.items()},
+        files={name: storage.join(national, Path(p).relative_to(tmp).as_posix()) for name, p in files.items()},
     )
 
 

@@ -1,6 +1,7 @@
 """A scene shard (DESIGN §7): the files one scan writes, committed whole or not at all.
 
     <shard>/probability.zarr     p(mine) per output cell, CRS + transform in its attributes
+    <shard>/probability.tif      the same grid as a Cloud-Optimized GeoTIFF, for any GIS
     <shard>/detections.parquet   GeoParquet 1.1 points (EPSG:4326), one row per detection
     <shard>/detections.csv       the same table for spreadsheets
     <shard>/detections.kml       the same points for Google Earth
@@ -25,6 +26,7 @@ from ..scan.scene import cell_transform
 
 SUCCESS_FILE = "_SUCCESS.json"
 PROBABILITY = "probability.zarr"
+PROBABILITY_COG = "probability.tif"
 DETECTIONS_PARQUET = "detections.parquet"
 DETECTIONS_CSV = "detections.csv"
 DETECTIONS_KML = "detections.kml"
@@ -49,6 +51,9 @@ def write_shard_files(result: ScanResult, staging: Path) -> None:
             "scene_transform": list(scene.transform)[:6],
             "global_offset": list(result.global_offset) if result.global_offset else None,
         },
+    )
+    outputs.write_probability_cog(
+        staging / PROBABILITY_COG, result.p_mine, cell_transform=cell_transform(scene.transform), crs=scene.crs_wkt
     )
     outputs.write_detections_geoparquet(staging / DETECTIONS_PARQUET, result.detections)
     outputs.write_detections_csv(staging / DETECTIONS_CSV, result.detections)

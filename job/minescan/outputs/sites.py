@@ -1,7 +1,8 @@
 """National outputs: the sites table in every format an analyst or a GIS may ask for.
 
 `write_sites` writes `sites.parquet` (GeoParquet 1.1 points), `sites.geojson` (RFC 7946),
-`sites.kml` (Google Earth), `sites.csv`, `map.html` (offline page) and `summary.md`.
+`sites.kml` (Google Earth), `sites.csv` and `summary.md` (the short version of the report;
+`national.write_national` adds the map, the report and the GIS files).
 The caller builds the sites (clustering is the reduce's job); this module only writes them.
 """
 
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import write_text_atomic
-from ._html import map_html
 from ._kml import google_maps_url, number, write_placemarks_kml
+from ._site_view import RANKING_RULE, area_ha, flag, footprints, has_footprints, rank_sites
 from ._tables import (
     SITE_COLUMNS,
     coerce_table,
@@ -36,10 +37,9 @@ SITE_FILES: dict[str, str] = {
     "geojson": "sites.geojson",
     "kml": "sites.kml",
     "csv": "sites.csv",
-    "map": "map.html",
     "summary": "summary.md",
 }
-#: how many sites `summary.md` lists by p(mine)
+#: how many sites `summary.md` lists, in the report's ranking
 TOP_SITES = 20
 
 
@@ -58,66 +58,93 @@ def coerce_sites(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_sites(
-    out_dir: str | os.PathLike[str], sites_df: pd.DataFrame, *, title: str, summary: dict[str, Any]
+    out_dir: str | os.PathLike[str],
+    sites_df: pd.DataFrame,
+    *,
+    title: str,
+    summary: dict[str, Any],
+    warnings: tuple[str, ...] = (),
 ) -> dict[str, Path]:
-    """Write every national output into `out_dir`; returns {output name: path} (see SITE_FILES)."""
+    """Write the sites tables into `out_dir`; returns {output name: path} (see SITE_FILES).
+
+    `warnings` (the SYNTHETIC notice, when it applies) head summary.md and the KML.
+    """
     sites = coerce_sites(sites_df)
     paths = {key: Path(out_dir) / name for key, name in SITE_FILES.items()}
     write_points_geoparquet(paths["parquet"], sites)
     write_text_atomic(paths["geojson"], json.dumps(sites_geojson(sites), ensure_ascii=False, allow_nan=False))
-    write_placemarks_kml(paths["kml"], sites, name=title, label=lambda row: row["site_id"], fields=_fields)
+    write_placemarks_kml(
+        paths["kml"], sites.drop(columns=["geometry"], errors="ignore"), name=title,
+        label=lambda row: row["site_id"], fields=_fields, about=" ".join(warnings),
+        geometries=list(footprints(sites)) if "geometry" in sites else None,
+        unregistered=lambda row: row.get("registered") is False,
+    )
     write_table_csv(paths["csv"], sites)
-    write_text_atomic(paths["map"], map_html(sites, title=title, summary=summary))
-    write_text_atomic(paths["summary"], summary_markdown(sites, title=title, summary=summary))
+    write_text_atomic(paths["summary"], summary_markdown(sites, title=title, summary=summary, warnings=warnings))
     return paths
 
 
 def sites_geojson(sites: pd.DataFrame) -> dict[str, Any]:
-    """An RFC 7946 FeatureCollection: lon/lat points, every column as a property, no `crs`."""
+    """An RFC 7946 FeatureCollection, every column but `geometry` as a property, no `crs`:
+    footprint polygons where the table has them, else lon/lat points."""
+    import shapely
+
+    own = "geometry" in sites and has_footprints(sites)
+    shapes = footprints(sites) if own else None
     features = [
         {
             "type": "Feature",
             "id": row["site_id"],
-            "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+            "geometry": json.loads(shapely.to_geojson(shapes.iloc[k])) if own else
+            {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
             "properties": row,
         }
-        for row in records(sites)
+        for k, row in enumerate(records(sites.drop(columns=["geometry"], errors="ignore")))
     ]
     return {"type": "FeatureCollection", "features": features}
 
 
-def summary_markdown(sites: pd.DataFrame, *, title: str, summary: dict[str, Any]) -> str:
-    """`summary.md`: totals, counts per impact class, the top sites, then `summary`'s items."""
-    rows = records(sites)
-    lines = [
-        f"# {title}",
-        "",
-        f"{len(rows)} sites from {int(sites['n_detections'].sum())} detections, "
-        f"{number(float(sites['area_km2'].sum()), 2)} km² in total.",
+def summary_markdown(
+    sites: pd.DataFrame, *, title: str, summary: dict[str, Any], warnings: tuple[str, ...] = ()
+) -> str:
+    """`summary.md`: warnings, totals, counts per impact class, the top-ranked sites, then
+    `summary`'s items. The full story is report.html."""
+    hectares = area_ha(sites)
+    lines = [f"# {title}", ""]
+    lines += [f"> **⚠ {_md(text)}**\n" for text in warnings]
+    lines += [
+        f"{len(sites)} sites from {int(sites['n_detections'].sum())} detections, "
+        f"{number(float(hectares.sum()), 1)} ha in total. The full report is `report.html` "
+        "(and `report.pdf`); the interactive map is `map.html`.",
         "",
         "## Sites per impact class",
         "",
-        "| impact class | sites | detections | area (km²) |",
+        "| impact class | sites | detections | area (ha) |",
         "|---|---:|---:|---:|",
     ]
     for cls in IMPACT_CLASSES:
-        of_class = sites[sites["impact_class"] == cls]
+        of_class = sites["impact_class"] == cls
         lines.append(
-            f"| {cls} | {len(of_class)} | {int(of_class['n_detections'].sum())} "
-            f"| {number(float(of_class['area_km2'].sum()), 2)} |"
+            f"| {cls} | {int(of_class.sum())} | {int(sites.loc[of_class, 'n_detections'].sum())} "
+            f"| {number(float(hectares[of_class].sum()), 1)} |"
         )
-    top = sorted(rows, key=lambda row: -(row["p_mine_max"] or 0.0))[:TOP_SITES]
+    ranked = rank_sites(sites).head(TOP_SITES)
+    top = records(ranked.drop(columns=["geometry"], errors="ignore"))
+    registered = flag(ranked, "registered").tolist()
     lines += [
         "",
-        f"## Top {len(top)} sites by p(mine)",
+        f"## Top {len(top)} sites",
         "",
-        "| # | site | p(mine) max | p(mine) mean | impact | detections | area (km²) | lon | lat | map |",
-        "|---:|---|---:|---:|---|---:|---:|---:|---:|---|",
+        _md(RANKING_RULE),
+        "",
+        "| # | site | registered | impact | area (ha) | p(mine) mean | p(mine) max | detections | lon | lat | map |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for rank, row in enumerate(top, start=1):
+    for row, known, hectare in zip(top, registered, area_ha(ranked), strict=True):
         lines.append(
-            f"| {rank} | {_md(row['site_id'])} | {number(row['p_mine_max'])} | {number(row['p_mine_mean'])} "
-            f"| {row['impact_class']} | {row['n_detections']} | {number(row['area_km2'], 3)} "
+            f"| {row['rank']} | {_md(row['site_id'])} | {_yes_no(known)} "
+            f"| {row['impact_class']} | {number(float(hectare), 2)} "
+            f"| {number(row['p_mine_mean'])} | {number(row['p_mine_max'])} | {row['n_detections']} "
             f"| {number(row['lon'], 6)} | {number(row['lat'], 6)} "
             f"| [Google Maps]({google_maps_url(row['lat'], row['lon'])}) |"
         )
@@ -141,6 +168,10 @@ def _fields(row: dict[str, Any]) -> list[tuple[str, Any]]:
         ("scenes", row["scenes"]),
         ("lon, lat", f"{number(row['lon'], 6)}, {number(row['lat'], 6)}"),
     ]
+
+
+def _yes_no(known: Any) -> str:
+    return "yes" if known is True else "no" if known is False else "unknown"
 
 
 def _md(text: Any) -> str:
