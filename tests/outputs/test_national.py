@@ -419,3 +419,52 @@ def test_stac_collection_lists_the_national_and_scene_products_with_working_href
             assert not Path(asset.href).is_absolute()
     assert items["national"].assets["mosaic_cog"].media_type.startswith("image/tiff")
     assert items["r0000c0000"].bbox == pytest.approx([-44.3, -19.925, -44.275, -19.9])
+
+
+def test_a_large_run_draws_on_canvas_clusters_markers_and_footprints_near_the_view(browser, tmp_path):
+    """Above CANVAS_ABOVE sites the map switches to canvas, clustering and culled footprints."""
+    import shapely
+    from minescan.outputs.webmap import CANVAS_ABOVE, FOOTPRINT_MIN_ZOOM, map_html
+
+    n = CANVAS_ABOVE + 500
+    rng = np.random.default_rng(5)
+    df = national_sites(n)
+    df["site_id"] = [f"S{i:05d}" for i in range(n)]
+    df["lon"], df["lat"] = rng.uniform(-60, -40, n), rng.uniform(-22, -2, n)
+    df["geometry"] = [shapely.box(x - 0.003, y - 0.002, x + 0.003, y + 0.002) for x, y in zip(df["lon"], df["lat"])]
+    page_path = tmp_path / "map.html"
+    page_path.write_text(map_html(df, run_facts_for(tmp_path, synthetic=False, missing=None)), encoding="utf-8")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(page_path.resolve().as_uri())
+    page.wait_for_function("window.minescan !== undefined")
+    assert errors == []
+    assert page.locator("canvas.leaflet-zoom-animated").count() >= 1 and page.locator("path.site-footprint").count() == 0
+    assert page.evaluate("window.minescan.markers.getLayers().length") == n
+    assert page.locator(".marker-cluster").count() > 0  # clustered at country scale
+    assert page.evaluate("window.minescan.footprints.getLayers().length") == 0  # too far out to draw them
+    lat, lon = float(df["lat"][0]), float(df["lon"][0])
+    page.evaluate(f"window.minescan.map.setView([{lat}, {lon}], {FOOTPRINT_MIN_ZOOM + 3}, {{animate: false}})")
+    drawn = page.evaluate("window.minescan.footprints.getLayers().length")
+    assert 1 <= drawn < n / 10  # the one in view and its neighbours, not the country
+    assert errors == []
+    page.close()
+
+
+def test_a_run_with_no_sites_writes_every_output_and_its_map_still_loads(browser, tmp_path):
+    from minescan.outputs import empty_sites, empty_detections
+
+    facts = run_facts_for(tmp_path, synthetic=True)
+    files = write_national(tmp_path / "national", empty_sites(), empty_detections(), facts, summary={})
+    assert {"gpkg", "map", "report", "stac", "summary"} <= set(files)
+    assert "No sites." in files["report"].read_text("utf-8")
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(files["map"].resolve().as_uri())
+    page.wait_for_function("window.minescan !== undefined")
+    assert errors == [] and page.locator("path.scene.missing").count() == 1
+    page.close()

@@ -7,8 +7,9 @@ p(mine) mosaic as an image overlay, and country outlines shipped with the packag
 offline reference; an OpenStreetMap tile layer can be switched on by a user who is online.
 
 Large runs: above `CANVAS_ABOVE` sites, features are drawn on one canvas instead of one
-SVG element each, footprints are simplified to about 20 m, and site markers start on and
-clustered, so tens of thousands of sites pan and zoom smoothly (docs/BENCHMARKS.md).
+SVG element each, footprints are simplified to about 20 m and drawn only from
+`FOOTPRINT_MIN_ZOOM` on, and site markers start on and clustered, so tens of thousands of
+sites stay usable (figures in docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 #: more sites than this: canvas renderer, simplified footprints, clustered markers on
 CANVAS_ABOVE = 2000
+#: in a large run, footprints are drawn from this zoom on (about 300 m per screen pixel),
+#: where a footprint outgrows its marker; below it the clustered markers stand for them
+FOOTPRINT_MIN_ZOOM = 9
 #: footprint simplification for large runs, degrees (about 20 m)
 SIMPLIFY_DEG = 0.0002
 #: coordinate decimals in the page (1e-5° is about 1 m)
@@ -81,6 +85,7 @@ def map_html(
         "warnings": list(facts.warnings),
         "canvas": large,
         "cluster_on": large,
+        "footprint_min_zoom": FOOTPRINT_MIN_ZOOM if large else 0,
         "impact": {cls: impact_hex(cls) for cls in IMPACT_CLASSES},
         "unregistered": "#{:02x}{:02x}{:02x}".format(*UNREGISTERED_RGB),
         "sites": _sites_layer(sites, simplify=large),
@@ -134,7 +139,8 @@ def _sites_layer(sites: pd.DataFrame, *, simplify: bool) -> dict[str, Any]:
     shapes = footprints(ranked)
     if simplify:
         shapes = shapes.simplify(SIMPLIFY_DEG, preserve_topology=True)
-    shapes = shapely.set_precision(shapes.to_numpy(), 10.0**-DECIMALS)
+    # pointwise: rounding for display only, never a topology repair that could fail
+    shapes = shapely.set_precision(shapes.to_numpy(), 10.0**-DECIMALS, mode="pointwise")
     table = ranked.drop(columns=["geometry"], errors="ignore")
     table["area_ha"] = area_ha(table).round(2)
     rows = records(table)
@@ -142,6 +148,7 @@ def _sites_layer(sites: pd.DataFrame, *, simplify: bool) -> dict[str, Any]:
         "columns": list(table.columns),
         "rows": [[row[column] for column in table.columns] for row in rows],
         "geometry": [_geojson(shape) for shape in shapes],
+        "bbox": [[round(v, DECIMALS) for v in box] for box in shapely.bounds(shapes).tolist()],
     }
 
 
@@ -164,7 +171,7 @@ def _areas_layer(areas: gpd.GeoDataFrame | None) -> dict[str, Any] | None:
     import shapely
 
     simplified = areas.to_crs("EPSG:4326").geometry.simplify(SIMPLIFY_DEG * 5, preserve_topology=True)
-    rounded = shapely.set_precision(simplified.to_numpy(), 10.0**-4)
+    rounded = shapely.set_precision(simplified.to_numpy(), 10.0**-4, mode="pointwise")
     plain = areas.drop(columns=[areas.geometry.name])
     features = [
         {"type": "Feature", "properties": row, "geometry": _geojson(shape)}
