@@ -9,6 +9,8 @@ EXTRAS ?= cpu,dev
 OUT ?= demo-out
 BENCH_OUT ?= bench-out
 BENCH_SIZE ?= 9216
+MAP_SITES ?= 20000
+SHARED ?= ../shared
 
 IMAGE ?= minescan
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -16,14 +18,16 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench demo-models clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo bench bench-map demo-models vendor clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
+	@echo "make bench-map   measure the offline map with $(MAP_SITES) sites in headless Chromium"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
+	@echo "make vendor      refresh the map's inlined Leaflet (npm) and country outlines (SHARED=../shared)"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
 	@echo "make image-local build and smoke-test the cpu image here (podman, debootstrap base; root)"
 	@echo "make push        push both images to \$$(IMAGE)"
@@ -50,6 +54,13 @@ demo: install
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
+
+bench-map: install
+	$(PY) scripts/bench_map.py --sites $(MAP_SITES) --out $(BENCH_OUT)/map
+
+vendor: install
+	scripts/vendor-leaflet.sh
+	$(PY) scripts/boundaries.py $(SHARED)/data/amw/national_admin.geojson
 
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/models/demo --overwrite
