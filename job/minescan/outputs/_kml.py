@@ -1,4 +1,4 @@
-"""KML for Google Earth (the paper's analysts reviewed candidates there), via simplekml.
+"""KML for Google Earth (the paper's analysts reviewed candidates there).
 
 One Folder per impact class, always all three and in class order, so GDAL's KML drivers
 (which read each Folder as a layer) see the same layers in every file. Each Placemark
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
@@ -51,37 +51,73 @@ def write_placemarks_kml(
     name: str,
     label: Callable[[dict[str, Any]], str],
     fields: Callable[[dict[str, Any]], list[tuple[str, Any]]],
+    shapes: Sequence[Any] | None = None,
 ) -> None:
-    """One styled point Placemark per row of `df` (which has lon, lat, impact_class).
+    """One styled Placemark per row of `df` (which has lon, lat, impact_class).
 
     `label(row)` names the Placemark, `fields(row)` lists the balloon's (label, value) pairs;
-    rows are dicts of JSON-native values.
+    rows are dicts of JSON-native values. With `shapes` (lon/lat polygons, one per row) a
+    Placemark holds its pin and its polygon in one MultiGeometry. The text is written
+    directly (a national run has 10⁵ sites; an object model of them would take minutes),
+    so the same rows always give the same bytes.
     """
-    import simplekml
-    from simplekml.base import Kmlable
-
-    # simplekml numbers element ids from a process-wide counter; restart it so the same
-    # rows always give the same bytes (a retried shard must rewrite identical files)
-    Kmlable._globalid = 0
-    kml = simplekml.Kml(name=name)
-    folders = {cls: kml.newfolder(name=cls) for cls in IMPACT_CLASSES}
-    styles = {cls: _style(simplekml, cls) for cls in IMPACT_CLASSES}
-    for row in records(df):
+    styles = "".join(_style(cls) for cls in IMPACT_CLASSES)
+    rows = records(df)
+    by_class: dict[str, list[str]] = {cls: [] for cls in IMPACT_CLASSES}
+    for k, row in enumerate(rows):
         cls = row["impact_class"]
-        point = folders[cls].newpoint(name=label(row), coords=[(row["lon"], row["lat"])])
-        point.description = description_html(fields(row), row["lat"], row["lon"])
-        point.style = styles[cls]
-        for key, value in row.items():
-            # simplekml escapes name and description but writes Data verbatim
-            text = "" if value is None else str(value)
-            point.extendeddata.newdata(name=escape(str(key), {'"': "&quot;"}), value=escape(text))
+        data = "".join(
+            f'<Data name="{_xml(str(key))}"><value>{_xml("" if value is None else str(value))}</value></Data>'
+            for key, value in row.items()
+        )
+        point = f"<Point><coordinates>{row['lon']!r},{row['lat']!r}</coordinates></Point>"
+        geometry = point if shapes is None else f"<MultiGeometry>{point}{_polygons(shapes[k])}</MultiGeometry>"
+        by_class[cls].append(
+            f"<Placemark><name>{_xml(label(row))}</name>"
+            f"<description>{_xml(description_html(fields(row), row['lat'], row['lon']))}</description>"
+            f"<styleUrl>#impact-{cls}</styleUrl><ExtendedData>{data}</ExtendedData>{geometry}</Placemark>\n"
+        )
+    folders = "".join(
+        f"<Folder><name>{cls}</name>\n{''.join(by_class[cls])}</Folder>\n" for cls in IMPACT_CLASSES
+    )
     with atomic_path(path) as tmp:
-        kml.save(str(tmp))
+        tmp.write_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
+            f"<Document><name>{_xml(name)}</name>\n{styles}\n{folders}</Document></kml>\n",
+            encoding="utf-8",
+        )
 
 
-def _style(simplekml: Any, impact_class: str) -> Any:
-    style = simplekml.Style()
-    style.iconstyle.color = simplekml.Color.rgb(*IMPACT_RGB[impact_class])
-    style.iconstyle.icon.href = _ICON
-    style.labelstyle.scale = 0.7  # hundreds of labels: keep them from hiding the imagery
-    return style
+def _xml(text: str) -> str:
+    return escape(text, {'"': "&quot;"})
+
+
+def _kml_colour(rgb: tuple[int, int, int], alpha: int = 255) -> str:
+    r, g, b = rgb
+    return f"{alpha:02x}{b:02x}{g:02x}{r:02x}"  # KML is aabbggrr
+
+
+def _style(impact_class: str) -> str:
+    rgb = IMPACT_RGB[impact_class]
+    # hundreds of labels: a small label keeps them from hiding the imagery
+    return (
+        f'<Style id="impact-{impact_class}"><IconStyle><color>{_kml_colour(rgb)}</color>'
+        f"<Icon><href>{_ICON}</href></Icon></IconStyle><LabelStyle><scale>0.7</scale></LabelStyle>"
+        f"<LineStyle><color>{_kml_colour(rgb)}</color><width>2</width></LineStyle>"
+        f"<PolyStyle><color>{_kml_colour(rgb, 0x59)}</color></PolyStyle></Style>"
+    )
+
+
+def _ring(coords: Any) -> str:
+    return "<LinearRing><coordinates>" + " ".join(f"{x!r},{y!r}" for x, y in coords) + "</coordinates></LinearRing>"
+
+
+def _polygons(geom: Any) -> str:
+    parts = getattr(geom, "geoms", [geom])
+    return "".join(
+        f"<Polygon><outerBoundaryIs>{_ring(p.exterior.coords)}</outerBoundaryIs>"
+        + "".join(f"<innerBoundaryIs>{_ring(hole.coords)}</innerBoundaryIs>" for hole in p.interiors)
+        + "</Polygon>"
+        for p in parts
+        if not p.is_empty
+    )
