@@ -239,8 +239,8 @@ def reduce_run(run: str, *, allow_missing: bool = False,
         national=national_uri,
         n_scenes=len(scenes),
         missing=missing,
-        n_detections=int(len(national.detections)),
-        n_sites=int(len(national.sites)),
+        n_detections=len(national.detections),
+        n_sites=len(national.sites),
         files={name: storage.join(national_uri, Path(p).name) for name, p in files.items()},
     )
 

@@ -9,8 +9,13 @@ leaves a half-written file under the real name.
 """
 
 from ._atomic import atomic_dir, atomic_path, write_text_atomic
-from ._tables import DETECTION_COLUMNS, IMPACT_RGB, SITE_COLUMNS, read_geoparquet, write_geoparquet
-from .national import NATIONAL_FILES, write_national
+from ._tables import (
+    DETECTION_COLUMNS,
+    IMPACT_RGB,
+    SITE_COLUMNS,
+    read_geoparquet,
+    write_geoparquet,
+)
 from .detections import (
     coerce_detections,
     empty_detections,
@@ -19,6 +24,7 @@ from .detections import (
     write_detections_geoparquet,
     write_detections_kml,
 )
+from .national import NATIONAL_FILES, write_national
 from .probability import (
     probability_dataset,
     read_probability_zarr,

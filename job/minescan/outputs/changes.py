@@ -48,8 +48,8 @@ def changes_markdown(table, summary: dict[str, Any]) -> str:
     lines = [
         "# What changed between two runs",
         "",
-        f"Before: `{summary.get('before', '')}` ({summary['sites_before']} sites, {summary['area_before_ha']} ha); "
-        f"after: `{summary.get('after', '')}` ({summary['sites_after']} sites, {summary['area_after_ha']} ha).",
+        (f"Before: `{summary.get('before', '')}` ({summary['sites_before']} sites, {summary['area_before_ha']} ha); "
+         f"after: `{summary.get('after', '')}` ({summary['sites_after']} sites, {summary['area_after_ha']} ha)."),
         "",
         "| change | sites |",
         "|---|---:|",

@@ -112,9 +112,9 @@ def summary_markdown(sites: pd.DataFrame, *, title: str, summary: dict[str, Any]
     lines = [
         f"# {title}",
         "",
-        f"{len(rows)} sites from {int(sites['n_detections'].sum())} detections, "
-        f"{number(float(sites['area_ha'].sum()), 1)} ha in total; "
-        f"{len(unregistered)} not matched by any register, {len(protected)} on protected land.",
+        (f"{len(rows)} sites from {int(sites['n_detections'].sum())} detections, "
+         f"{number(float(sites['area_ha'].sum()), 1)} ha in total; "
+         f"{len(unregistered)} not matched by any register, {len(protected)} on protected land."),
         "",
         "## Sites per impact class",
         "",

@@ -142,8 +142,8 @@ def _missing(value: object) -> bool:
 def _summary(changes: gpd.GeoDataFrame, before, after, options: DiffOptions) -> dict[str, Any]:
     counts = {c: int((changes["change"] == c).sum()) for c in CHANGES}
     return {
-        "sites_before": int(len(before)),
-        "sites_after": int(len(after)),
+        "sites_before": len(before),
+        "sites_after": len(after),
         "changes": counts,
         "area_before_ha": round(float(before["area_ha"].sum()), 2),
         "area_after_ha": round(float(after["area_ha"].sum()), 2),

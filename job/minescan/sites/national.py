@@ -22,7 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
 from . import geodesy
-from .cluster import DEFAULT_LINK_M, cluster_labels, dedupe_cells, representative_members
+from .cluster import (
+    DEFAULT_LINK_M,
+    cluster_labels,
+    dedupe_cells,
+    representative_members,
+)
 from .footprints import SceneGrid, coverage, site_footprints
 from .ids import stable_ids
 from .layers import LayerSpec, PolygonLayer, read_polygon_layer
@@ -209,10 +214,10 @@ def _summary(national: NationalSites, detections: pd.DataFrame, inputs: SitesInp
     registered = sites["registered"].to_numpy(bool)
     protected = sites["protected"].to_numpy(bool)
     summary: dict[str, Any] = {
-        "detections": int(len(detections)),
-        "detections_unique_cells": int(len(dets)),
+        "detections": len(detections),
+        "detections_unique_cells": len(dets),
         "detections_flagged_no_ore": int((~dets["kept"].to_numpy(bool)).sum()),
-        "sites": int(len(sites)),
+        "sites": len(sites),
         "sites_by_impact": {c: int((sites["impact_class"] == c).sum()) for c in ("high", "low")},
         "area_ha": round(float(sites["area_ha"].sum()), 2),
         "link_m": inputs.options.link_m,
@@ -238,9 +243,9 @@ def _summary(national: NationalSites, detections: pd.DataFrame, inputs: SitesInp
     if inputs.regions is not None:
         summary |= {"regions": {"path": inputs.regions.path, "areas": len(inputs.regions.frame),
                                 "repaired_polygons": inputs.regions.repaired,
-                                "regions_with_sites": int(len(national.regions))}}
+                                "regions_with_sites": len(national.regions)}}
     if inputs.reviews is not None:
-        summary |= {"reviews": {"path": inputs.reviews.path, "verdicts": int(len(inputs.reviews.table)),
+        summary |= {"reviews": {"path": inputs.reviews.path, "verdicts": len(inputs.reviews.table),
                                 "carried_by_id": carried.by_id, "carried_by_place": carried.by_place,
                                 "found_no_site": list(carried.unplaced)}}
     return summary

@@ -50,12 +50,13 @@ def intersections(footprints: np.ndarray, area_ha: np.ndarray, layers: Sequence[
             pieces = shapely.intersection(footprints[site_idx[cut]], polygons[area_idx[cut]])
             ha[cut] = geodesy.area_perimeter(pieces)[0] / M2_PER_HA
         frames.append(pd.DataFrame({
-            "site": site_idx, "layer": layer.source, "area": area_idx,
+            "site": site_idx, "layer": layer.source, "layer_index": k, "area": area_idx,
             "name": layer.frame["name"].to_numpy()[area_idx], "type": layer.frame["type"].to_numpy()[area_idx],
             "ha": ha,
         }))
     if not frames:
-        return pd.DataFrame({"site": pd.Series([], dtype=np.int64), "layer": [], "area": pd.Series([], dtype=np.int64),
+        return pd.DataFrame({"site": pd.Series([], dtype=np.int64), "layer": [],
+                             "layer_index": pd.Series([], dtype=np.int64), "area": pd.Series([], dtype=np.int64),
                              "name": [], "type": [], "ha": pd.Series([], dtype=np.float64)})
     pairs = pd.concat(frames, ignore_index=True)
     pairs = pairs[pairs["ha"] > 0]
@@ -89,15 +90,14 @@ def per_site(pairs: pd.DataFrame, footprints: np.ndarray, layers: Sequence[Polyg
     sites = np.asarray(list(grouped.groups))
     names.iloc[sites] = grouped["name"].agg(lambda v: ";".join(map(str, v))).to_numpy()
     types.iloc[sites] = grouped["type"].agg(lambda v: ";".join(map(str, v))).to_numpy()
-    each.iloc[sites] = grouped["ha"].agg(lambda v: ";".join(f"{x:.2f}" for x in v)).to_numpy()
+    each.iloc[sites] = grouped["ha"].agg(lambda v: ";".join(f"{x:.4f}" for x in v)).to_numpy()
     total[sites] = grouped["ha"].sum().to_numpy()
     # where areas overlap each other (a territory inside a conservation unit) the sum
     # would count the same hectares twice: measure the union instead
     several = pairs["site"].value_counts()
     for site in several[several > 1].index:
         rows = pairs[pairs["site"] == site]
-        frames = {layer.source: layer.frame for layer in layers}
-        areas = [frames[lay].geometry.iloc[a] for lay, a in zip(rows["layer"], rows["area"], strict=True)]
+        areas = [layers[k].frame.geometry.iloc[a] for k, a in zip(rows["layer_index"], rows["area"], strict=True)]
         inside = shapely.intersection(footprints[site], shapely.union_all(areas))
         total[site] = geodesy.area_perimeter(np.asarray([inside], dtype=object))[0][0] / M2_PER_HA
     return SiteOverlay(names, types, each, total)
@@ -114,13 +114,13 @@ def area_totals(pairs: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
         impact_class=sites["impact_class"].to_numpy()[pairs["site"]],
         registered=sites["registered"].to_numpy(bool)[pairs["site"]],
     )
-    keys = ["layer", "area", "name", "type"]
+    keys = ["layer_index", "layer", "area", "name", "type"]
     out = joined.groupby(keys, sort=False).agg(sites=("site", "nunique"), ha=("ha", "sum"))
     for suffix, column, value in _SPLITS:
         part = joined[joined[column] == value].groupby(keys, sort=False)
         out[f"sites_{suffix}"] = part["site"].nunique()
         out[f"ha_{suffix}"] = part["ha"].sum()
-    out = out.fillna(0).reset_index().drop(columns="area")
+    out = out.fillna(0).reset_index().drop(columns=["layer_index", "area"])
     for name in out.columns:
         if name.startswith("sites"):
             out[name] = out[name].astype(np.int64)

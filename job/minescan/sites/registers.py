@@ -254,28 +254,29 @@ def _table(text: str, spec: RegisterSpec, ores: OreMapping | None) -> tuple[gpd.
     records, lon, lat, skipped, bad_numbers = [], [], [], [], []
     for n, row in enumerate(rows, start=2):
         where = f"{spec.path}:{n}"
-        cell = lambda key: (row.get(col[key]) or "").strip() if col[key] else ""  # noqa: E731
+        cells = {key: (row.get(name) or "").strip() if name else "" for key, name in col.items()}
         try:
-            x, y = parse_dms(cell("lon")), parse_dms(cell("lat"))
+            x, y = parse_dms(cells["lon"]), parse_dms(cells["lat"])
             if not (-180 <= x <= 180 and -90 <= y <= 90):
                 raise ValueError(f"coordinate ({x}, {y}) is outside lon −180..180 / lat −90..90")
         except ValueError as exc:
             skipped.append(f"{where}: {exc}")
             continue
-        records.append(_record(cell, f"{n - 1}", ores, where, bad_numbers))
+        records.append(_record(cells, f"{n - 1}", ores, where, bad_numbers))
         lon.append(x)
         lat.append(y)
     _warn_numbers(spec.path, bad_numbers)
     return _frame(records, list(points(lon, lat))), skipped
 
 
-def _record(cell, fallback_id: str, ores, where: str, bad_numbers: list[str]) -> dict:
-    ore = cell("ore") or None
+def _record(cells: dict[str, str], fallback_id: str, ores, where: str, bad_numbers: list[str]) -> dict:
+    """An entry of a table or vector register from its attribute texts ('' when absent)."""
+    ore = cells["ore"] or None
     return {
-        "entry_id": cell("id") or fallback_id, "name": cell("name") or None, "ore": ore,
-        "impact": _impact(ore, ores), "risk": cell("risk") or None, "damage": cell("damage") or None,
-        "height_m": _number(cell("height"), False, where, bad_numbers),
-        "volume_m3": _number(cell("volume"), False, where, bad_numbers),
+        "entry_id": cells["id"] or fallback_id, "name": cells["name"] or None, "ore": ore,
+        "impact": _impact(ore, ores), "risk": cells["risk"] or None, "damage": cells["damage"] or None,
+        "height_m": _number(cells["height"], False, where, bad_numbers),
+        "volume_m3": _number(cells["volume"], False, where, bad_numbers),
     }
 
 
@@ -304,9 +305,9 @@ def _vector(spec: RegisterSpec, ores: OreMapping | None) -> tuple[gpd.GeoDataFra
         if empty[i]:
             skipped.append(f"{spec.path} feature {i + 1}: no geometry")
             continue
-        values = {key: frame[c].iloc[i] if c else None for key, c in col.items()}
-        cell = lambda key: str(values[key]).strip() if _present(values.get(key)) else ""  # noqa: E731
-        records.append(_record(cell, f"{i + 1}", ores, f"{spec.path} feature {i + 1}", bad_numbers))
+        values = {key: frame[name].iloc[i] if name else None for key, name in col.items()}
+        cells = {key: str(v).strip() if _present(v) else "" for key, v in values.items()}
+        records.append(_record(cells, f"{i + 1}", ores, f"{spec.path} feature {i + 1}", bad_numbers))
         keep.append(i)
     _warn_numbers(spec.path, bad_numbers)
     return _frame(records, list(geoms[keep])), skipped
@@ -379,8 +380,8 @@ def match_registers(footprints: np.ndarray, registers: Sequence[Register], scann
         stats[register.source] = {
             "path": register.path, "format": register.kind, "entries": len(register.entries),
             "skipped_rows": len(register.skipped), "skipped_examples": list(register.skipped[:5]),
-            "match_m": register.match_m, "entries_matched": int(len(np.unique(e))),
-            "sites_matched": int(len(np.unique(s))),
+            "match_m": register.match_m, "entries_matched": len(np.unique(e)),
+            "sites_matched": len(np.unique(s)),
             "unmatched_in_scanned_area": int(rest["scanned"].sum()) if len(rest) else 0,
             "unmatched_outside_scanned_area": int((~rest["scanned"].astype(bool)).sum()) if len(rest) else 0,
         }
