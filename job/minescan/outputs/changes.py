@@ -74,11 +74,16 @@ def changes_markdown(table, summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish_changes(out: str, changes: gpd.GeoDataFrame, summary: dict[str, Any]) -> None:
-    """Write the outputs aside and publish them at `out` (local or gs://) in one step."""
+def check_free(out: str) -> None:
+    """ConflictError unless `out` is absent or an empty directory: results never overwrite."""
     taken = storage.list_dir(out)
     if taken or (not storage.is_remote(out) and Path(out).is_file()):
-        raise ConflictError(f"{out} already holds {taken[:5]}: give `minescan diff` a new --out directory")
+        raise ConflictError(f"{out} already holds {taken[:5] or 'a file'}: give `minescan diff` a new --out directory")
+
+
+def publish_changes(out: str, changes: gpd.GeoDataFrame, summary: dict[str, Any]) -> None:
+    """Write the outputs aside and publish them at `out` (local or gs://) in one step."""
+    check_free(out)
     if storage.is_remote(out):
         with tempfile.TemporaryDirectory(prefix="minescan-changes-") as tmp:
             write_changes(Path(tmp), changes, summary)

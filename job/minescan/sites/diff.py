@@ -177,8 +177,9 @@ def read_national_sites(run: str) -> gpd.GeoDataFrame:
 
 def diff_runs(before_run: str, after_run: str, out: str, options: DiffOptions | None = None) -> SiteChanges:
     """Compare the national sites of two runs and publish the changes under `out` whole."""
-    from ..outputs.changes import publish_changes
+    from ..outputs.changes import check_free, publish_changes
 
+    check_free(out)  # before any work
     before = read_national_sites(before_run)
     after = read_national_sites(after_run)
     result = diff_sites(before, after, options)

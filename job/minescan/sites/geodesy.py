@@ -83,6 +83,8 @@ def area_perimeter(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     parts, part_of = shapely.get_parts(oriented, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
     coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    if len(coords) == 0:
+        return area, perimeter
     bounds = np.flatnonzero(np.diff(coord_of)) + 1
     owner = part_of[ring_of]
     g = geod()
