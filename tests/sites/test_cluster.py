@@ -86,7 +86,7 @@ def test_score_counts_found_targets_true_sites_and_names_false_ones():
     assert (score.n_targets, score.n_targets_found, score.n_sites, score.n_sites_true) == (2, 1, 3, 1)
     assert score.recall == 0.5 and score.precision == pytest.approx(1 / 3)
     assert score.false_sites_by_kind == {"water_dam": 1, "background": 1}
-    assert score.missed == ("m2",) and score.target_of_site == {"S1": "m1"}
+    assert score.missed == ("m2",) and score.targets_of_site == {"S1": ("m1",)}
 
 
 def test_score_measures_distance_to_a_target_on_the_ellipsoid():

@@ -92,8 +92,8 @@ class TruthScore:
     n_sites_true: int
     false_sites_by_kind: dict[str, int]
     missed: tuple[str, ...]
-    #: site id → id of the planted target it found (true sites only)
-    target_of_site: dict[str, str]
+    #: site id → ids of the planted targets it found, nearest first (true sites only)
+    targets_of_site: dict[str, tuple[str, ...]]
 
     @property
     def recall(self) -> float:
@@ -130,8 +130,8 @@ def score_against_truth(
     """Recall over planted targets and precision over sites.
 
     A target is found when a site's detection lies within `match_m` of its polygon; a site
-    is true when any of its detections does (and it is credited with the nearest such
-    target). False sites are attributed to the nearest planted look-alike kind within
+    is true when any of its detections does (a site may cover several targets: a pit and
+    its tailings dam). False sites are attributed to the nearest planted look-alike kind within
     `match_m` (water dam, river bank...) or to `background`. Detections outside any site
     (flagged `no_ore`) are not scored.
     """
@@ -144,13 +144,14 @@ def score_against_truth(
     site_ids = dets["site_id"].to_numpy()
     targets = [o for o in objects if o.is_target]
     lookalikes = [o for o in objects if not o.is_target]
-    target_of: dict[str, str] = {}
+    target_of: dict[str, tuple[str, ...]] = {}
     false_kinds: dict[str, int] = {}
     for site_id in pd.unique(site_ids):
         members = np.flatnonzero(site_ids == site_id)
         d_t = np.where(near[members][:, is_target], dist[members][:, is_target], np.inf).min(axis=0)
         if np.isfinite(d_t).any():
-            target_of[str(site_id)] = targets[int(np.argmin(d_t))].id
+            hit = np.flatnonzero(np.isfinite(d_t))
+            target_of[str(site_id)] = tuple(targets[k].id for k in hit[np.argsort(d_t[hit], kind="stable")])
             continue
         d_l = np.where(near[members][:, ~is_target], dist[members][:, ~is_target], np.inf).min(axis=0)
         kind = lookalikes[int(np.argmin(d_l))].kind if np.isfinite(d_l).any() else "background"
@@ -163,5 +164,5 @@ def score_against_truth(
         n_sites_true=len(target_of),
         false_sites_by_kind=false_kinds,
         missed=tuple(t.id for t, f in zip(targets, found, strict=True) if not f),
-        target_of_site=target_of,
+        targets_of_site=target_of,
     )
