@@ -72,8 +72,7 @@ def read_points(path: str | Path, default_label: str | None = None) -> list[Labe
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         text = _read_text(path)
-        first = text.split("\n", 1)[0]
-        if ANM_LAT in first and ANM_LON in first and "\t" in first:
+        if is_anm_header(text.split("\n", 1)[0]):
             return _anm(text, path)
         return _csv(text, path, default_label)
     return _vector(path, default_label)
@@ -129,17 +128,52 @@ def _csv(text: str, path: Path, default_label: str | None) -> list[LabelledPoint
     return points
 
 
-def _anm(text: str, path: Path) -> list[LabelledPoint]:
-    rows = list(csv.DictReader(io.StringIO(text), dialect="excel-tab"))
-    points = []
-    for n, row in enumerate(rows, start=2):
-        where = f"{path}:{n}"
+@dataclass(frozen=True, slots=True)
+class AnmRow:
+    """One data row of the ANM register, its coordinates read or the reason they could not be."""
+
+    line: int  # line number in the file; the header is line 1
+    fields: dict[str, str]
+    lon: float | None
+    lat: float | None
+    error: str | None
+
+    @property
+    def id(self) -> str:
+        """`anm0001` for the first data row: where an analyst finds it in the file."""
+        return f"anm{self.line - 1:04d}"
+
+
+def is_anm_header(first_line: str) -> bool:
+    """True for the ANM register's tab-separated header (Portuguese column names)."""
+    return ANM_LAT in first_line and ANM_LON in first_line and "\t" in first_line
+
+
+def anm_rows(text: str, path: str | Path) -> list[AnmRow]:
+    """Every data row of an ANM register text, coordinates parsed (DMS, decimal comma)."""
+    rows = []
+    for n, row in enumerate(csv.DictReader(io.StringIO(text), dialect="excel-tab"), start=2):
+        fields = {k: (v or "").strip() for k, v in row.items() if k is not None}
         try:
-            lat, lon = parse_dms(row[ANM_LAT]), parse_dms(row[ANM_LON])
+            lat, lon = parse_dms(fields.get(ANM_LAT, "")), parse_dms(fields.get(ANM_LON, ""))
         except ValueError as exc:
-            raise InputError(f"{where}: {exc}") from None
-        point = _checked(f"anm{n - 1:04d}", lon, lat, "mine", (row.get(ANM_ORE) or "").strip(), where)
-        points.append(replace(point, name=(row.get(ANM_NAME) or "").strip() or None))
+            rows.append(AnmRow(n, fields, None, None, f"{path}:{n}: {exc}"))
+            continue
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            rows.append(AnmRow(n, fields, None, None,
+                               f"{path}:{n}: coordinate ({lon}, {lat}) is outside lon −180..180 / lat −90..90"))
+            continue
+        rows.append(AnmRow(n, fields, lon, lat, None))
+    return rows
+
+
+def _anm(text: str, path: Path) -> list[LabelledPoint]:
+    points = []
+    for row in anm_rows(text, path):
+        if row.error is not None:
+            raise InputError(row.error)
+        point = _checked(row.id, row.lon, row.lat, "mine", row.fields.get(ANM_ORE, ""), f"{path}:{row.line}")
+        points.append(replace(point, name=row.fields.get(ANM_NAME) or None))
     return points
 
 

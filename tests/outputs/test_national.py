@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from affine import Affine
 from minescan.outputs import (
-    ReportTables,
     RunFacts,
     SceneFacts,
     build_mosaic,
@@ -102,52 +101,77 @@ def run_facts_for(run: Path, *, synthetic: bool, missing: str | None = "r0001c00
 
 def national_sites(n: int = 9) -> pd.DataFrame:
     """Sites on the contract of the sites stage: footprints, register and protected flags."""
+    import geopandas as gpd
     import shapely
 
     df = sites(n=n, seed=3)
     df["lon"] = np.linspace(-44.29, -44.26, n)
     df["lat"] = np.linspace(-19.91, -19.94, n)
-    df["geometry"] = [shapely.box(x - 0.002, y - 0.001, x + 0.002, y + 0.001) for x, y in zip(df["lon"], df["lat"])]
+    registered = np.array([k % 3 == 0 for k in range(n)])
+    df["registered"] = registered
+    df["register_source"] = pd.array(np.where(registered, "anm", None), dtype="string")
+    df["register_id"] = pd.array([f"anm{k:04d}" if r else None for k, r in enumerate(registered)], dtype="string")
     df["area_ha"] = np.linspace(50, 5, n)
-    df["registered"] = [k % 3 == 0 for k in range(n)]
     df["protected"] = [k % 4 == 1 for k in range(n)]
-    df["protected_names"] = ["Terra Indígena Kayapó" if k % 4 == 1 else None for k in range(n)]
-    df["regions"] = ["Minas Gerais"] * n
-    df["review"] = ["confirmed"] + [None] * (n - 1)
-    return df
+    df["protected_names"] = pd.array(["Terra Indígena Kayapó" if k % 4 == 1 else None for k in range(n)],
+                                     dtype="string")
+    df["regions"] = pd.array(["Minas Gerais"] * n, dtype="string")
+    boxes = [shapely.box(x - 0.002, y - 0.001, x + 0.002, y + 0.001) for x, y in zip(df["lon"], df["lat"])]
+    return gpd.GeoDataFrame(df, geometry=boxes, crs="EPSG:4326")
 
 
-def register_entries() -> pd.DataFrame:
-    return pd.DataFrame({
-        "register_id": ["anm0001", "anm0002", "anm0003"],
-        "name": ["B1", "Barragem São João", "B3"],
-        "lon": [-44.29, -44.27, -44.31],
-        "lat": [-19.91, -19.93, -19.95],
-        "site_id": ["MG-0000", None, None],
-    })
+def register_layer():
+    """An ANM-like register: the first site's entry (anm0000) and two that no site matched."""
+    import geopandas as gpd
+    from minescan.sites.registers import ENTRY_COLUMNS, Register
+
+    entries = pd.DataFrame({column: pd.array([None] * 3, dtype="string") for column in ENTRY_COLUMNS})
+    entries["entry_id"] = pd.array(["anm0000", "anm0900", "anm0901"], dtype="string")
+    entries["name"] = pd.array(["B1", "Barragem São João", "B3"], dtype="string")
+    points = gpd.points_from_xy([-44.29, -44.27, -44.31], [-19.91, -19.93, -19.95])
+    return Register("anm", "anm.tsv", "anm", gpd.GeoDataFrame(entries, geometry=points, crs="EPSG:4326"), 500.0, ())
 
 
-def protected_areas():
+def protected_layer():
     import geopandas as gpd
     import shapely
+    from minescan.sites.layers import PolygonLayer
 
-    return gpd.GeoDataFrame({"name": ["Terra Indígena Kayapó"], "type": ["indigenous"]},
-                            geometry=[shapely.box(-44.29, -19.935, -44.275, -19.915)], crs="EPSG:4326")
+    frame = gpd.GeoDataFrame({"name": ["Terra Indígena Kayapó"], "type": ["indigenous"]},
+                             geometry=[shapely.box(-44.29, -19.935, -44.275, -19.915)], crs="EPSG:4326")
+    return PolygonLayer("territories", "territories.geojson", frame, 0, 0)
+
+
+def national_of(site_table: pd.DataFrame, dets: pd.DataFrame, **tables):
+    """A NationalSites as the sites stage builds it, around the given tables."""
+    import geopandas as gpd
+    from minescan.sites.national import NationalSites
+
+    unmatched = gpd.GeoDataFrame({"source": pd.array([], dtype="string"), "scanned": np.zeros(0, bool)},
+                                 geometry=gpd.points_from_xy([], []), crs="EPSG:4326")
+    empty = pd.DataFrame({"name": pd.array([], dtype="string"), "sites": np.zeros(0, int)})
+    return NationalSites(
+        sites=site_table, detections=dets.assign(site_id=pd.array([None] * len(dets), dtype="string")),
+        register_unmatched=unmatched, site_areas=pd.DataFrame(columns=["site_id", "layer", "name", "type", "ha"]),
+        protected_areas=tables.get("protected_areas", empty), regions=tables.get("regions", empty), summary={},
+    )
 
 
 @pytest.fixture(scope="module")
 def national(tmp_path_factory):
+    from minescan.sites.national import SitesInputs
+
     run = tmp_path_factory.mktemp("run")
     tiles = write_scene_shards(run)
     tiles = [tile for tile in tiles if tile.scene_id != "r0001c0001"]  # one scene missing
     facts = run_facts_for(run, synthetic=True)
-    tables = ReportTables(
-        register=register_entries(), protected=protected_areas(),
-        region_totals=pd.DataFrame({"region": ["Minas Gerais", "Pará"], "sites": [9, 0], "area_ha": [250.0, 0.0]}),
-        changes=pd.DataFrame({"site_id": ["MG-0001"], "change": ["new"]}),
-    )
-    files = write_national(run / "national", national_sites(), detections(12), facts,
-                           summary={"run": str(run)}, tiles=tiles, tables=tables)
+    regions = pd.DataFrame({"region": ["Minas Gerais", "Pará"], "sites": [9, 0], "area_ha": [250.0, 0.0]})
+    protected = pd.DataFrame({"name": ["Terra Indígena Kayapó"], "sites": [2], "ha": [12.5]})
+    inputs = SitesInputs(registers=(register_layer(),), protected=(protected_layer(),), regions=protected_layer())
+    files = write_national(run / "national", national_of(national_sites(), detections(12), regions=regions,
+                                                         protected_areas=protected),
+                           facts=facts, summary={"run": str(run)}, tiles=tiles, inputs=inputs,
+                           changes=pd.DataFrame({"site_id": ["MG-0001"], "change": ["new"]}))
     return run, files, facts
 
 
@@ -275,7 +299,8 @@ def test_every_output_people_read_says_synthetic_when_the_demo_models_were_used(
 
 def test_real_models_give_no_synthetic_warning(tmp_path):
     facts = run_facts_for(tmp_path, synthetic=False, missing=None)
-    files = write_national(tmp_path / "national", national_sites(4), detections(3), facts, summary={})
+    files = write_national(tmp_path / "national", national_of(national_sites(4), detections(3)), facts=facts,
+                           summary={})
     assert not facts.synthetic
     for key in ("summary", "map", "report", "kml"):
         assert "SYNTHETIC" not in files[key].read_text("utf-8"), key
@@ -458,7 +483,8 @@ def test_a_run_with_no_sites_writes_every_output_and_its_map_still_loads(browser
     from minescan.outputs import empty_sites, empty_detections
 
     facts = run_facts_for(tmp_path, synthetic=True)
-    files = write_national(tmp_path / "national", empty_sites(), empty_detections(), facts, summary={})
+    files = write_national(tmp_path / "national", national_of(empty_sites(), empty_detections()), facts=facts,
+                           summary={})
     assert {"gpkg", "map", "report", "stac", "summary"} <= set(files)
     assert "No sites." in files["report"].read_text("utf-8")
     page = browser.new_page()
@@ -468,3 +494,15 @@ def test_a_run_with_no_sites_writes_every_output_and_its_map_still_loads(browser
     page.wait_for_function("window.minescan !== undefined")
     assert errors == [] and page.locator("path.scene.missing").count() == 1
     page.close()
+
+
+def test_sites_kml_with_footprints_and_unregistered_styles_validates_against_ogc_kml_2_2(national):
+    from lxml import etree
+
+    from tests.outputs.test_outputs import kml_schema
+
+    _, files, _ = national
+    schema = kml_schema()
+    assert schema.validate(etree.parse(str(files["kml"]))), schema.error_log
+    text = files["kml"].read_text("utf-8")
+    assert "<MultiGeometry><Point>" in text and "-unregistered</styleUrl>" in text

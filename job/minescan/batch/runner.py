@@ -21,11 +21,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__, storage
 from ..errors import PERMANENT_EXIT_CODES, ConflictError, InputError
 from ..scan.config import ScanConfig
+
+if TYPE_CHECKING:
+    from ..sites.national import SitesInputs, SitesOptions
 
 log = logging.getLogger(__name__)
 
@@ -161,35 +164,45 @@ class ReduceOutcome:
     files: dict[str, str]
 
 
+#: shards read at once by the reduce: reads are I/O (and Arrow decodes outside the GIL)
+READ_THREADS = 8
+
+
 def collect_detections(run: str, allow_missing: bool = False):
-    """(detections from every committed shard, scene shapes, missing scene ids)."""
+    """(detections from every committed shard, scene id → SceneGrid, missing scene ids, run record)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import pandas as pd
 
     from ..outputs import coerce_detections, empty_detections, read_detections
+    from ..sites.footprints import SceneGrid
     from .shard import DETECTIONS_PARQUET
 
     record = read_run(run)
     scene_ids = [s["id"] for s in record["manifest"]["scenes"]]
-    tables, shapes, missing = [], {}, []
     with tempfile.TemporaryDirectory(prefix="minescan-reduce-") as tmp:
-        for k, scene_id in enumerate(scene_ids):
+
+        def read(scene_id: str):
             shard = storage.read_shard(shard_uri(run, scene_id))
             if shard is None:
-                missing.append(f"{k}:{scene_id}")
-                continue
-            shapes[scene_id] = tuple(shard.success["cell_shape"])
+                return None
             local = Path(tmp) / f"{scene_id}.parquet"
             local.write_bytes(storage.read_bytes(storage.join(shard.data_uri, DETECTIONS_PARQUET)))
-            tables.append(read_detections(local))
+            return SceneGrid.from_success(shard.success), read_detections(local)
+
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            shards = list(pool.map(read, scene_ids))
+    missing = [f"{k}:{scene_id}" for k, (scene_id, shard) in enumerate(zip(scene_ids, shards)) if shard is None]
+    scenes = {scene_id: shard[0] for scene_id, shard in zip(scene_ids, shards) if shard is not None}
     if missing and not allow_missing:
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
         raise InputError(
             f"{len(missing)} of {len(scene_ids)} scenes have no committed shard (index:id {shown}); "
             "re-run those map indices, or pass --allow-missing to reduce without them"
         )
-    frames = [t for t in tables if len(t)]
+    frames = [shard[1] for shard in shards if shard is not None and len(shard[1])]
     detections = coerce_detections(pd.concat(frames, ignore_index=True)) if frames else empty_detections()
-    return detections, shapes, tuple(missing), record
+    return detections, scenes, tuple(missing), record
 
 
 def national_inputs(run: str, record: dict[str, Any], workdir: Path):
@@ -216,46 +229,47 @@ def national_inputs(run: str, record: dict[str, Any], workdir: Path):
     return shards, tiles
 
 
-def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = None) -> ReduceOutcome:
-    """Merge committed shards into national sites under `<run>/national/`."""
-    from ..outputs import run_facts, write_detections_geoparquet, write_national
-    from ..sites.cluster import DEFAULT_LINK_M, build_sites, dedupe_cells
+def reduce_run(run: str, *, allow_missing: bool = False,
+               sites: SitesOptions | SitesInputs | None = None) -> ReduceOutcome:
+    """Merge committed shards into national sites under `<run>/national/`.
+
+    `sites` configures the sites stage; given as loaded `SitesInputs` it is not read again.
+    """
+    from ..outputs import run_facts, write_national
+    from ..sites.national import SitesInputs, build_national, load_inputs
 
     started = time.perf_counter()
-    detections, shapes, missing, record = collect_detections(run, allow_missing)
-    unique = dedupe_cells(detections, shapes)
-    sites, dets = build_sites(unique, link_m or DEFAULT_LINK_M)
+    # every register and layer is checked before a shard is read
+    inputs = sites if isinstance(sites, SitesInputs) else load_inputs(sites)
+    options = inputs.options
+    detections, scenes, missing, record = collect_detections(run, allow_missing)
+    national = build_national(detections, scenes, inputs)
     summary = {
         "run": run,
         "scenes": len(record["manifest"]["scenes"]),
-        "scenes_reduced": len(shapes),
+        "scenes_reduced": len(scenes),
         "scenes_missing": list(missing),
-        "detections": int(len(detections)),
-        "detections_unique_cells": int(len(unique)),
-        "sites": int(len(sites)),
         "models": {k: v["ref"] for k, v in record["models"].items()},
-        "link_m": link_m or DEFAULT_LINK_M,
     }
-    national = storage.join(run, NATIONAL_DIR)
+    national_uri = storage.join(run, NATIONAL_DIR)
     with tempfile.TemporaryDirectory(prefix="minescan-national-") as work:
         tmp = Path(work) / "national"
         shards, tiles = national_inputs(run, record, Path(work) / "zarr")
-        facts = run_facts({**record, "run": run}, shards, title="minescan national sites",
-                          link_m=link_m or DEFAULT_LINK_M)
+        facts = run_facts({**record, "run": run}, shards, title="minescan national sites", link_m=options.link_m)
         summary["synthetic"] = facts.synthetic
-        files = write_national(tmp, sites, dets, facts, summary=summary, tiles=tiles)
-        write_detections_geoparquet(tmp / "detections.parquet", dets)
-        summary["seconds"] = round(time.perf_counter() - started, 2)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        storage.put_dir(tmp, national)
-    log.info("reduce done", extra={k: v for k, v in summary.items() if k != "scenes_missing"})
+        files = write_national(tmp, national, facts=facts, summary=summary, tiles=tiles, inputs=inputs)
+        summary |= national.summary | {"sites_config": options.model_dump(mode="json"),
+                                       "seconds": round(time.perf_counter() - started, 2)}
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        storage.put_dir(tmp, national_uri)
+    log.info("reduce done", extra={k: v for k, v in summary.items() if isinstance(v, int | float | str)})
     return ReduceOutcome(
-        national=national,
-        n_scenes=len(shapes),
+        national=national_uri,
+        n_scenes=len(scenes),
         missing=missing,
-        n_detections=int(len(unique)),
-        n_sites=int(len(sites)),
-        files={name: storage.join(national, Path(p).relative_to(tmp).as_posix()) for name, p in files.items()},
+        n_detections=len(national.detections),
+        n_sites=len(national.sites),
+        files={name: storage.join(national_uri, Path(p).relative_to(tmp).as_posix()) for name, p in files.items()},
     )
 
 
@@ -268,11 +282,18 @@ def run_local(
     map_args: list[str] | None = None,
     allow_missing: bool = False,
     log_dir: Path | None = None,
+    sites: SitesOptions | None = None,
 ) -> tuple[dict[int, int], ReduceOutcome]:
     """Run `minescan map` for every index as Kubernetes would (one process per index, the
-    index in JOB_COMPLETION_INDEX), retrying failures that are not permanent, then reduce."""
+    index in JOB_COMPLETION_INDEX), retrying failures that are not permanent, then reduce.
+
+    The sites stage's registers and layers are read first, so a bad one fails before any
+    scene is mapped."""
     from ..log import progress
+    from ..sites.national import load_inputs
     from .manifest import read_manifest
+
+    inputs = load_inputs(sites)
 
     n = len(read_manifest(manifest_uri).scenes)
     base = [sys.executable, "-m", "minescan", "--log-format", "json", "map",
@@ -310,4 +331,4 @@ def run_local(
             f"map failed for indices {sorted(failed)} (exit codes {sorted(set(failed.values()))}); "
             f"see the JSON logs ({log_dir or 'stderr'}), or pass --allow-missing to reduce without them"
         )
-    return codes, reduce_run(run, allow_missing=bool(failed))
+    return codes, reduce_run(run, allow_missing=bool(failed), sites=inputs)

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map": ("minescan.cli.run:map_cmd", "Scan one scene of a manifest into a run (one pod)."),
     "reduce": ("minescan.cli.run:reduce_cmd", "Merge a run's scene shards into national sites."),
     "run-local": ("minescan.cli.run:run_local_cmd", "Map every scene in local processes, then reduce."),
+    "diff": ("minescan.cli.sites:diff", "Sites new, grown, shrunk or vanished between two runs."),
     "demo": ("minescan.cli.demo:demo", "Run the whole pipeline on a synthetic area, no cloud."),
     "synth": ("minescan.cli.synth:synth", "Make synthetic Sentinel-2-like scenes and chips."),
     "models": ("minescan.cli.models:models", "Build, inspect and verify model directories."),

@@ -2,14 +2,21 @@
 
 Per scene: `probability.zarr` (zarr v3 p(mine) cell grid) and its COG `probability.tif`,
 `detections.parquet` (GeoParquet 1.1), plus CSV and KML for people. National:
-`write_national` (the sites tables of `write_sites`, a GeoPackage, the p(mine) mosaic as COG
-and VRT, the offline map, the report and its PDF, a STAC catalog), all described by one
-`RunFacts`. Every writer creates its parent directories and writes through a temp name and
+`write_national` (the sites tables of `write_sites` with footprints, the detections,
+register and protected-land tables, a GeoPackage, the p(mine) mosaic as COG and VRT, the
+offline map, the report and its PDF, a STAC catalog), all described by one `RunFacts`.
+Every writer creates its parent directories and writes through a temp name and
 `os.replace`, so a crash never leaves a half-written file under the real name.
 """
 
 from ._atomic import atomic_dir, atomic_path, write_text_atomic
-from ._tables import DETECTION_COLUMNS, IMPACT_RGB, SITE_COLUMNS
+from ._tables import (
+    DETECTION_COLUMNS,
+    IMPACT_RGB,
+    SITE_COLUMNS,
+    read_geoparquet,
+    write_geoparquet,
+)
 from .detections import (
     coerce_detections,
     empty_detections,
@@ -19,7 +26,7 @@ from .detections import (
     write_detections_kml,
 )
 from .facts import RunFacts, SceneFacts, run_facts
-from .national import write_national
+from .national import NATIONAL_FILES, write_national
 from .rasters import build_mosaic, scene_tile, write_probability_cog
 from .report import ReportTables
 from .probability import (
@@ -39,6 +46,7 @@ from .sites import (
 __all__ = [
     "DETECTION_COLUMNS",
     "IMPACT_RGB",
+    "NATIONAL_FILES",
     "ReportTables",
     "RunFacts",
     "SceneFacts",
@@ -53,6 +61,7 @@ __all__ = [
     "empty_sites",
     "probability_dataset",
     "read_detections",
+    "read_geoparquet",
     "read_probability_zarr",
     "run_facts",
     "scene_tile",
@@ -61,6 +70,7 @@ __all__ = [
     "write_detections_csv",
     "write_detections_geoparquet",
     "write_detections_kml",
+    "write_geoparquet",
     "write_national",
     "write_probability_cog",
     "write_probability_zarr",

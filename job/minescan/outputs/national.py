@@ -1,15 +1,18 @@
 """Every national output of a run, written into one LOCAL directory the caller publishes.
 
-    sites.parquet / .geojson / .kml / .csv, summary.md   the sites tables (`write_sites`)
-    minescan.gpkg                                         sites, detections, register, scenes
+    sites.parquet / .geojson / .kml / .csv, summary.md   the sites with footprints (`write_sites`)
+    detections.parquet                                    every unique detection cell with its site_id
+    register_unmatched.parquet / .csv                     register entries no site matched
+    site_areas.csv, protected_areas.csv, regions.csv      protected land and region tables
+    minescan.gpkg                                         sites, detections, register, protected land, scenes
     p_mine_mosaic.tif / .vrt                              national p(mine): COG, and VRT over scene COGs
     map.html                                              the offline interactive map
     report.html, report.pdf                               the agency report
     stac/collection.json (+ items)                        the catalog of all of the above
 
-The reduce gives the sites, the detections, the run's facts and the scenes' p(mine)
-tiles; this module never reads or writes anything outside `out_dir` (the tiles' zarr
-stores are read, never touched).
+The reduce gives the run's `NationalSites` (docs/SITES.md), its facts and the scenes'
+p(mine) tiles; this module never writes outside `out_dir` (the tiles' zarr stores are read,
+never touched).
 """
 
 from __future__ import annotations
@@ -22,47 +25,77 @@ from typing import TYPE_CHECKING, Any
 
 from ._atomic import write_text_atomic
 from ._overlay import probability_overlay
+from ._tables import write_geoparquet, write_table_csv
+from .detections import write_detections_geoparquet
 from .facts import RunFacts
 from .gpkg import write_geopackage
 from .rasters import MosaicTile, build_mosaic
 from .report import ReportTables, write_report
-from .sites import coerce_sites, write_sites
+from .sites import write_sites
 from .stac import write_stac
 from .webmap import map_html
 
 if TYPE_CHECKING:
+    import geopandas as gpd
     import pandas as pd
+
+    from ..sites.national import NationalSites, SitesInputs
 
 log = logging.getLogger(__name__)
 
-GEOPACKAGE = "minescan.gpkg"
-MAP = "map.html"
+#: output name → file name, besides the sites outputs of SITE_FILES
+NATIONAL_FILES: dict[str, str] = {
+    "detections": "detections.parquet",
+    "register_unmatched": "register_unmatched.parquet",
+    "register_unmatched_csv": "register_unmatched.csv",
+    "site_areas": "site_areas.csv",
+    "protected_areas": "protected_areas.csv",
+    "regions": "regions.csv",
+    "gpkg": "minescan.gpkg",
+    "map": "map.html",
+}
 MOSAIC = "p_mine_mosaic"
 
 
 def write_national(
     out_dir: str | os.PathLike[str],
-    sites: pd.DataFrame,
-    detections: pd.DataFrame,
-    facts: RunFacts,
+    national: NationalSites,
     *,
-    summary: dict,
+    summary: dict[str, Any],
+    facts: RunFacts | None = None,
+    title: str = "minescan national sites",
     tiles: Sequence[MosaicTile] = (),
-    tables: ReportTables | None = None,
+    inputs: SitesInputs | None = None,
+    changes: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """Write every national output into local `out_dir`; returns {output name: path}."""
+    """Write every national output into local `out_dir`; returns {output name: path}.
+
+    `summary` is what the caller knows of the run (scenes, models); the sites' own figures
+    (`national.summary`) follow it in `summary.md`. `facts` (default: only `title`) tell
+    the map and the report about the run; `inputs` (the registers and protected-land
+    layers the sites were matched against) give the map and the GeoPackage those layers.
+    """
     from ..log import progress
 
     out = Path(out_dir)
-    tables = tables or ReportTables()
-    sites = coerce_sites(sites)
-    files: dict[str, Path] = {}
+    facts = facts or RunFacts(title=title, run="", aoi="not recorded", period=None,
+                              imagery="not recorded", scenes=(), models=())
+    files = {key: out / name for key, name in NATIONAL_FILES.items()}
+    tables = report_tables(national, inputs, changes)
+    shown = displayed_sites(national, inputs)
     made: dict[str, Any] = {"mosaic": None}
 
     def tables_step() -> None:
-        files.update(write_sites(out, sites, title=facts.display_title, summary=summary, warnings=facts.warnings))
-        files["gpkg"] = out / GEOPACKAGE
-        write_geopackage(files["gpkg"], sites, detections, facts, register=tables.register, protected=tables.protected)
+        files.update(write_sites(out, national.sites, title=facts.display_title,
+                                 summary={**summary, **national.summary}, warnings=facts.warnings, shown=shown))
+        write_detections_geoparquet(files["detections"], national.detections)
+        write_geoparquet(files["register_unmatched"], national.register_unmatched)
+        write_table_csv(files["register_unmatched_csv"], _without_geometry(national.register_unmatched))
+        write_table_csv(files["site_areas"], national.site_areas)
+        write_table_csv(files["protected_areas"], national.protected_areas)
+        write_table_csv(files["regions"], national.regions)
+        write_geopackage(files["gpkg"], shown, national.detections, facts, register=tables.register,
+                         protected=tables.protected)
 
     def mosaic_step() -> None:
         if not tiles:
@@ -73,13 +106,13 @@ def write_national(
 
     def map_step() -> None:
         overlay = probability_overlay(made["mosaic"].cog) if made["mosaic"] else None
-        files["map"] = out / MAP
-        page = map_html(sites, facts, overlay=overlay, register=tables.register, protected=tables.protected)
+        page = map_html(shown, facts, overlay=overlay, register=tables.register, protected=tables.protected)
         write_text_atomic(files["map"], page)
 
     def report_step() -> None:
         cog = made["mosaic"].cog if made["mosaic"] else None
-        files.update(write_report(out, sites, facts, tables=tables, mosaic=cog, n_detections=len(detections)))
+        files.update(write_report(out, shown, facts, tables=tables, mosaic=cog,
+                                  n_detections=len(national.detections)))
 
     def stac_step() -> None:
         products = {key: path for key, path in files.items() if key not in ("mosaic_cog", "mosaic_vrt")}
@@ -89,3 +122,70 @@ def write_national(
     for step in progress(steps, len(steps), "national outputs"):
         step()
     return files
+
+
+def displayed_sites(national: NationalSites, inputs: SitesInputs | None) -> gpd.GeoDataFrame:
+    """The sites as people are shown them: `registered` / `protected` unknown (NA) when the
+    run was given no register / no protected-land layer, rather than a misleading False."""
+    import pandas as pd
+
+    shown = national.sites.copy()
+    if inputs is None or not inputs.registers:
+        shown["registered"] = pd.array([pd.NA] * len(shown), dtype="boolean")
+    if inputs is None or not inputs.protected:
+        shown["protected"] = pd.array([pd.NA] * len(shown), dtype="boolean")
+    return shown
+
+
+def report_tables(national: NationalSites, inputs: SitesInputs | None, changes: pd.DataFrame | None) -> ReportTables:
+    """The optional layers and tables the map, the report and the GeoPackage show."""
+    import geopandas as gpd
+    import pandas as pd
+
+    protected = None
+    if inputs is not None and inputs.protected:
+        protected = gpd.GeoDataFrame(
+            pd.concat([layer.frame.assign(layer=layer.source) for layer in inputs.protected], ignore_index=True),
+            geometry="geometry", crs="EPSG:4326",
+        )
+    return ReportTables(
+        protected_totals=national.protected_areas if protected is not None else None,
+        region_totals=national.regions if inputs is not None and inputs.regions is not None else None,
+        changes=changes,
+        register=register_entries(national, inputs),
+        protected=protected,
+    )
+
+
+def register_entries(national: NationalSites, inputs: SitesInputs | None) -> pd.DataFrame | None:
+    """Every entry of the run's registers with lon/lat, `matched` and the matching `site_id`."""
+    import pandas as pd
+
+    if inputs is None or not inputs.registers:
+        return None
+    sites = national.sites
+    frames = []
+    for register in inputs.registers:
+        entries = register.entries
+        points = entries.geometry.representative_point()
+        of_register = sites.loc[sites["register_source"] == register.source, ["register_id", "site_id"]]
+        matched = dict(zip(of_register["register_id"], of_register["site_id"], strict=True))
+        table = pd.DataFrame(entries.drop(columns=entries.geometry.name)).assign(
+            source=register.source, lon=points.x.to_numpy(), lat=points.y.to_numpy())
+        table["site_id"] = pd.array([matched.get(e) for e in table["entry_id"]], dtype="string")
+        table["matched"] = table["site_id"].notna().to_numpy()
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _without_geometry(frame):
+    """A table for spreadsheets: lon/lat of point geometries as columns, WKT of the rest."""
+    import shapely
+
+    geoms = frame.geometry.to_numpy()
+    table = frame.drop(columns=frame.geometry.name)
+    points = shapely.get_type_id(geoms) == 0
+    table["lon"] = [g.x if p else None for g, p in zip(geoms, points, strict=True)]
+    table["lat"] = [g.y if p else None for g, p in zip(geoms, points, strict=True)]
+    table["wkt"] = [None if p else g.wkt for g, p in zip(geoms, points, strict=True)]
+    return table

@@ -1,9 +1,11 @@
 """National outputs: the sites table in every format an analyst or a GIS may ask for.
 
-`write_sites` writes `sites.parquet` (GeoParquet 1.1 points), `sites.geojson` (RFC 7946),
+`write_sites` writes `sites.parquet` (GeoParquet 1.1), `sites.geojson` (RFC 7946),
 `sites.kml` (Google Earth), `sites.csv` and `summary.md` (the short version of the report;
 `national.write_national` adds the map, the report and the GIS files).
-The caller builds the sites (clustering is the reduce's job); this module only writes them.
+A GeoDataFrame of sites is written with its footprint polygons (the KML placemark holds
+the pin and the polygon); a plain DataFrame as points at lon/lat. The caller builds the
+sites (`minescan.sites.national`); this module only writes them.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from ..errors import InputError
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import write_text_atomic
 from ._kml import google_maps_url, number, write_placemarks_kml
-from ._site_view import RANKING_RULE, area_ha, flag, footprints, has_footprints, rank_sites
+from ._site_view import RANKING_RULE, area_ha, flag, rank_sites
 from ._tables import (
     SITE_COLUMNS,
     coerce_table,
     display_text,
     empty_table,
     records,
+    write_geoparquet,
     write_points_geoparquet,
     write_table_csv,
 )
@@ -64,42 +67,54 @@ def write_sites(
     title: str,
     summary: dict[str, Any],
     warnings: tuple[str, ...] = (),
+    shown: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the sites tables into `out_dir`; returns {output name: path} (see SITE_FILES).
 
-    `warnings` (the SYNTHETIC notice, when it applies) head summary.md and the KML.
+    `warnings` (the SYNTHETIC notice, when it applies) head summary.md and the KML;
+    `shown` is the table as people see it (statuses the run could not know as NA) for
+    summary.md, default `sites_df`.
     """
     sites = coerce_sites(sites_df)
+    shapes = _footprints(sites)
+    table = sites.drop(columns=["geometry", "bbox"], errors="ignore")
     paths = {key: Path(out_dir) / name for key, name in SITE_FILES.items()}
-    write_points_geoparquet(paths["parquet"], sites)
-    write_text_atomic(paths["geojson"], json.dumps(sites_geojson(sites), ensure_ascii=False, allow_nan=False))
-    write_placemarks_kml(
-        paths["kml"], sites.drop(columns=["geometry"], errors="ignore"), name=title,
-        label=lambda row: row["site_id"], fields=_fields, about=" ".join(warnings),
-        geometries=list(footprints(sites)) if "geometry" in sites else None,
-        unregistered=lambda row: row.get("registered") is False,
-    )
-    write_table_csv(paths["csv"], sites)
-    write_text_atomic(paths["summary"], summary_markdown(sites, title=title, summary=summary, warnings=warnings))
+    if shapes is None:
+        write_points_geoparquet(paths["parquet"], table)
+    else:
+        write_geoparquet(paths["parquet"], sites)
+    write_text_atomic(paths["geojson"], json.dumps(sites_geojson(table, shapes), ensure_ascii=False, allow_nan=False))
+    # the magenta "not registered" outline only where a register was given
+    known = shown is None or bool(flag(shown, "registered").notna().all())
+    write_placemarks_kml(paths["kml"], table, name=title, label=lambda row: row["site_id"], fields=_fields,
+                         shapes=shapes, about=" ".join(warnings),
+                         unregistered=(lambda row: not row["registered"]) if known else None)
+    write_table_csv(paths["csv"], table)
+    page = summary_markdown(table if shown is None else shown.drop(columns=["geometry"], errors="ignore"),
+                            title=title, summary=summary, warnings=warnings)
+    write_text_atomic(paths["summary"], page)
     return paths
 
 
-def sites_geojson(sites: pd.DataFrame) -> dict[str, Any]:
-    """An RFC 7946 FeatureCollection, every column but `geometry` as a property, no `crs`:
-    footprint polygons where the table has them, else lon/lat points."""
-    import shapely
+def _footprints(sites: pd.DataFrame) -> list | None:
+    """The sites' polygons when the table is a GeoDataFrame with a geometry, else None."""
+    geometry = getattr(sites, "geometry", None) if "geometry" in sites.columns else None
+    return None if geometry is None else list(geometry)
 
-    own = "geometry" in sites and has_footprints(sites)
-    shapes = footprints(sites) if own else None
+
+def sites_geojson(sites: pd.DataFrame, shapes: list | None = None) -> dict[str, Any]:
+    """An RFC 7946 FeatureCollection: footprints (or lon/lat points), every column a property."""
+    from shapely.geometry import mapping
+
     features = [
         {
             "type": "Feature",
             "id": row["site_id"],
-            "geometry": json.loads(shapely.to_geojson(shapes.iloc[k])) if own else
-            {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+            "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
+            if shapes is None else mapping(shapes[k]),
             "properties": row,
         }
-        for k, row in enumerate(records(sites.drop(columns=["geometry"], errors="ignore")))
+        for k, row in enumerate(records(sites))
     ]
     return {"type": "FeatureCollection", "features": features}
 
@@ -110,42 +125,43 @@ def summary_markdown(
     """`summary.md`: warnings, totals, counts per impact class, the top-ranked sites, then
     `summary`'s items. The full story is report.html."""
     hectares = area_ha(sites)
+    registered, protected = flag(sites, "registered"), flag(sites, "protected")
     lines = [f"# {title}", ""]
     lines += [f"> **⚠ {_md(text)}**\n" for text in warnings]
     lines += [
         f"{len(sites)} sites from {int(sites['n_detections'].sum())} detections, "
-        f"{number(float(hectares.sum()), 1)} ha in total. The full report is `report.html` "
-        "(and `report.pdf`); the interactive map is `map.html`.",
+        f"{number(float(hectares.sum()), 1)} ha in total; {_count(~registered)} not matched by any register, "
+        f"{_count(protected)} on protected land. The full report is `report.html` (and `report.pdf`); "
+        "the interactive map is `map.html`.",
         "",
         "## Sites per impact class",
         "",
-        "| impact class | sites | detections | area (ha) |",
-        "|---|---:|---:|---:|",
+        "| impact class | sites | detections | area (ha) | unregistered | on protected land |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for cls in IMPACT_CLASSES:
-        of_class = sites["impact_class"] == cls
+        of_class = (sites["impact_class"] == cls).to_numpy()
         lines.append(
             f"| {cls} | {int(of_class.sum())} | {int(sites.loc[of_class, 'n_detections'].sum())} "
-            f"| {number(float(hectares[of_class].sum()), 1)} |"
+            f"| {number(float(hectares[of_class].sum()), 1)} "
+            f"| {_count(~registered[of_class])} | {_count(protected[of_class])} |"
         )
     ranked = rank_sites(sites).head(TOP_SITES)
-    top = records(ranked.drop(columns=["geometry"], errors="ignore"))
-    registered = flag(ranked, "registered").tolist()
+    rows = records(ranked.drop(columns=["geometry"], errors="ignore"))
     lines += [
         "",
-        f"## Top {len(top)} sites",
+        f"## Top {len(rows)} sites",
         "",
         _md(RANKING_RULE),
         "",
-        "| # | site | registered | impact | area (ha) | p(mine) mean | p(mine) max | detections | lon | lat | map |",
-        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| # | site | register | protected land | impact | area (ha) | p(mine) mean | detections | lon | lat | map |",
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    for row, known, hectare in zip(top, registered, area_ha(ranked), strict=True):
+    for row, hectare in zip(rows, area_ha(ranked), strict=True):
         lines.append(
-            f"| {row['rank']} | {_md(row['site_id'])} | {_yes_no(known)} "
-            f"| {row['impact_class']} | {number(float(hectare), 2)} "
-            f"| {number(row['p_mine_mean'])} | {number(row['p_mine_max'])} | {row['n_detections']} "
-            f"| {number(row['lon'], 6)} | {number(row['lat'], 6)} "
+            f"| {row['rank']} | {_md(row['site_id'])} | {_register_text(row)} | {_md(row.get('protected_names') or '')} "
+            f"| {row['impact_class']} | {number(float(hectare), 1)} | {number(row['p_mine_mean'])} "
+            f"| {row['n_detections']} | {number(row['lon'], 6)} | {number(row['lat'], 6)} "
             f"| [Google Maps]({google_maps_url(row['lat'], row['lon'])}) |"
         )
     if summary:
@@ -154,7 +170,22 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _count(series: pd.Series) -> str:
+    """How many are True, or 'unknown' when the run could not tell (no register or layer)."""
+    return "unknown" if len(series) and series.isna().all() else str(int(series.fillna(False).sum()))
+
+
+def _register_text(row: dict[str, Any]) -> str:
+    if row.get("registered") is None:
+        return "unknown"
+    if not row["registered"]:
+        return "**not registered**"
+    return _md(f"{row['register_source']} {row['register_name'] or row['register_id']}")
+
+
 def _fields(row: dict[str, Any]) -> list[tuple[str, Any]]:
+    register = (f"{row['register_source']}: {row['register_name'] or ''} ({row['register_id']}), "
+                f"{number(row['register_distance_m'], 0)} m" if row["registered"] else "not registered")
     return [
         ("site", row["site_id"]),
         ("impact", row["impact_class"]),
@@ -164,14 +195,14 @@ def _fields(row: dict[str, Any]) -> list[tuple[str, Any]]:
         ("p(low)", number(row["p_low"])),
         ("p(no_ore)", number(row["p_no_ore"])),
         ("detections", row["n_detections"]),
-        ("area km²", number(row["area_km2"], 3)),
+        ("area ha", number(row["area_ha"], 1)),
+        ("register", register),
+        ("protected land", f"{row['protected_names']} ({number(row['protected_ha'], 1)} ha)" if row["protected"] else ""),
+        ("regions", row["regions"] or ""),
+        ("review", f"{row['review'] or ''} {row['review_note'] or ''}".strip()),
         ("scenes", row["scenes"]),
         ("lon, lat", f"{number(row['lon'], 6)}, {number(row['lat'], 6)}"),
     ]
-
-
-def _yes_no(known: Any) -> str:
-    return "yes" if known is True else "no" if known is False else "unknown"
 
 
 def _md(text: Any) -> str:
