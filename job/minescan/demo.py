@@ -103,10 +103,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     cfg = cfg or DemoConfig()
     out = Path(out).resolve()
     run = out / "run"
-    if run.exists():
-        import shutil
-
-        shutil.rmtree(run)  # a demo always starts from a clean run
+    _clear_previous_demo_run(run)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     area = out / "input" / "area.tif"
@@ -127,7 +124,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     timings["map_and_reduce"] = time.perf_counter() - t0
 
     national = Path(reduced.national)
-    detections = read_detections(national / "detections.parquet")
+    detections = read_detections(reduced.files["detections"])
     score = score_against_truth(detections, truth.objects)
     report = {
         "synthetic": True,
@@ -197,6 +194,21 @@ def status_report(national: Path, score, truth, register, territory) -> dict:
             "unregistered_sites_inside": int((protected & unregistered).sum()),
         },
     }
+
+
+def _clear_previous_demo_run(run: Path) -> None:
+    """A demo starts from a clean run: remove the previous demo's run, and nothing else."""
+    import shutil
+
+    from .batch.layout import RunLayout
+    from .errors import ConflictError
+
+    if not run.exists():
+        return
+    if not Path(RunLayout(str(run)).run_json).is_file():
+        raise ConflictError(f"{run} exists and is not a minescan run; the demo never deletes what "
+                            "it did not write: choose another --out")
+    shutil.rmtree(run)
 
 
 def format_report(report: dict) -> str:

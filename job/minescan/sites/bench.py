@@ -42,19 +42,20 @@ def write_run(run: str, detections_by_scene: Mapping[str, Any], scenes: Mapping[
     For tests and benchmarks of the reduce: the shards hold detections only (no
     probability grid), with the cell grid the reduce needs in `_SUCCESS.json`.
     """
-    from ..batch.runner import RUN_FILE, shard_uri
-    from ..batch.shard import DETECTIONS_PARQUET
+    from ..batch import commit
+    from ..batch.layout import RunLayout, ShardLayout
     from ..outputs import write_detections_geoparquet
 
+    layout = RunLayout(run)
     record = {
         "manifest": {"scenes": [{"id": scene_id} for scene_id in scenes]},
         "models": {"discovery": {"ref": "synthetic-shards"}, "impact": {"ref": "synthetic-shards"}},
     }
-    storage.write_text(storage.join(run, RUN_FILE), json.dumps(record, indent=1))
+    storage.write_text(layout.run_json, json.dumps(record, indent=1))
     for scene_id, grid in scenes.items():
         with tempfile.TemporaryDirectory(prefix="minescan-bench-shard-") as staging:
-            write_detections_geoparquet(Path(staging) / DETECTIONS_PARQUET, detections_by_scene[scene_id])
-            storage.publish_shard(staging, shard_uri(run, scene_id), {
+            write_detections_geoparquet(Path(staging) / ShardLayout.DETECTIONS_PARQUET, detections_by_scene[scene_id])
+            commit.publish_dir(staging, layout.shard(scene_id).root, {
                 "scene_id": scene_id, "cell_shape": list(grid.cell_shape), "crs": grid.crs,
                 "transform": list(grid.transform),
                 "global_offset": list(grid.global_offset) if grid.global_offset else None,
