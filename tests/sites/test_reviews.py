@@ -10,7 +10,7 @@ import pytest
 from minescan.errors import EXIT_BAD_INPUT
 from minescan.models.networks import DISCOVERY_CLASSES
 from minescan.outputs import write_national
-from minescan.sites.bench import write_run
+from minescan.batch.bench_reduce import write_run
 from minescan.sites.national import SitesOptions, build_national, load_inputs
 from minescan.training.data import point_labels, read_points_table
 

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._atomic import write_text_atomic
 from ._overlay import probability_overlay
@@ -39,7 +39,18 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-    from ..sites.national import NationalSites, SitesInputs
+
+class NationalTables(Protocol):
+    """What the national outputs read of the sites stage's `NationalSites` (docs/SITES.md);
+    spelled here because this room does not import `sites/`."""
+
+    sites: gpd.GeoDataFrame
+    detections: pd.DataFrame
+    register_unmatched: gpd.GeoDataFrame
+    site_areas: pd.DataFrame
+    protected_areas: pd.DataFrame
+    regions: pd.DataFrame
+    summary: dict[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +70,22 @@ MOSAIC = "p_mine_mosaic"
 
 def write_national(
     out_dir: str | os.PathLike[str],
-    national: NationalSites,
+    national: NationalTables,
     *,
     summary: dict[str, Any],
     facts: RunFacts | None = None,
     title: str = "minescan national sites",
     tiles: Sequence[MosaicTile] = (),
-    inputs: SitesInputs | None = None,
+    inputs: Any = None,
     changes: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write every national output into local `out_dir`; returns {output name: path}.
 
     `summary` is what the caller knows of the run (scenes, models); the sites' own figures
     (`national.summary`) follow it in `summary.md`. `facts` (default: only `title`) tell
-    the map and the report about the run; `inputs` (the registers and protected-land
-    layers the sites were matched against) give the map and the GeoPackage those layers.
+    the map and the report about the run; `inputs` (the sites stage's `SitesInputs`: the
+    registers and protected-land layers the sites were matched against) give the map and
+    the GeoPackage those layers.
     """
     from ..log import progress
 
@@ -124,7 +136,7 @@ def write_national(
     return files
 
 
-def displayed_sites(national: NationalSites, inputs: SitesInputs | None) -> gpd.GeoDataFrame:
+def displayed_sites(national: NationalTables, inputs: Any) -> gpd.GeoDataFrame:
     """The sites as people are shown them: `registered` / `protected` unknown (NA) when the
     run was given no register / no protected-land layer, rather than a misleading False."""
     import pandas as pd
@@ -137,7 +149,7 @@ def displayed_sites(national: NationalSites, inputs: SitesInputs | None) -> gpd.
     return shown
 
 
-def report_tables(national: NationalSites, inputs: SitesInputs | None, changes: pd.DataFrame | None) -> ReportTables:
+def report_tables(national: NationalTables, inputs: Any, changes: pd.DataFrame | None) -> ReportTables:
     """The optional layers and tables the map, the report and the GeoPackage show."""
     import geopandas as gpd
     import pandas as pd
@@ -157,7 +169,7 @@ def report_tables(national: NationalSites, inputs: SitesInputs | None, changes: 
     )
 
 
-def register_entries(national: NationalSites, inputs: SitesInputs | None) -> pd.DataFrame | None:
+def register_entries(national: NationalTables, inputs: Any) -> pd.DataFrame | None:
     """Every entry of the run's registers with lon/lat, `matched` and the matching `site_id`."""
     import pandas as pd
 

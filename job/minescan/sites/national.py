@@ -59,7 +59,7 @@ class SitesOptions(BaseModel):
 
 def options_from_file(path: str, overrides: Mapping[str, Any]) -> SitesOptions:
     """SitesOptions from a YAML/JSON file, then command-line values (lists are appended)."""
-    from ..scan.config import load_yaml_or_json
+    from ..validation import load_yaml_or_json
 
     data: dict[str, Any] = dict(load_yaml_or_json(path)) if path else {}
     for key, value in overrides.items():

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import storage
-from .footprints import SceneGrid
+from ..sites.footprints import SceneGrid
 
 #: the scene rows and columns of the national grid over Brazil (5° N to 33° S, 74° W to 35° W)
 _BRAZIL_ROWS = (91, 131)
@@ -42,8 +42,8 @@ def write_run(run: str, detections_by_scene: Mapping[str, Any], scenes: Mapping[
     For tests and benchmarks of the reduce: the shards hold detections only (no
     probability grid), with the cell grid the reduce needs in `_SUCCESS.json`.
     """
-    from ..batch import commit
-    from ..batch.layout import RunLayout, ShardLayout
+    from . import commit
+    from .layout import RunLayout, ShardLayout
     from ..outputs import write_detections_geoparquet
 
     layout = RunLayout(run)
@@ -67,7 +67,7 @@ def _scene_detections(scene_rc: tuple[int, int], per_scene: int, rng: np.random.
     """(detections, SceneGrid) of one synthetic scene: mines as random walks of cells."""
     import pandas as pd
 
-    from ..batch.grid import S2_GRID, scene
+    from .grid import S2_GRID, scene
     from ..outputs import coerce_detections
     from ..scan.geometry import n_cells
 
@@ -123,7 +123,7 @@ def _seen_twice(detections: dict, scenes: Mapping[str, SceneGrid]) -> dict:
     added to that neighbour as well: the duplicates the reduce must keep once."""
     import pandas as pd
 
-    from ..batch.grid import SCENE_STEP_PX, scene_id
+    from .grid import SCENE_STEP_PX, scene_id
     from ..outputs import coerce_detections
 
     step = SCENE_STEP_PX // 27
