@@ -55,9 +55,12 @@ def write_geopackage(
     with atomic_path(path) as tmp:
         for name, layer in layers.items():
             # footprints mix Polygon and MultiPolygon; GeoPackage wants one type per layer
+            # GeoPackage 1.2: older GDAL builds (Debian 12's 3.6) warn that 1.4 files
+            # "may only be partially supported"; nothing here needs 1.3/1.4 features
             pyogrio.write_dataframe(
                 layer, tmp, layer=name, driver="GPKG", append=tmp.exists(),
                 promote_to_multi=name in ("sites", "protected_areas", "scenes"),
+                dataset_options=None if tmp.exists() else {"VERSION": "1.2"},
             )
     return list(layers)
 
