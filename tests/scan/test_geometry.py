@@ -49,14 +49,15 @@ def test_subtiles_own_every_cell_exactly_once_on_the_27px_grid(size, max_cells):
     assert (owned == 1).all()
 
 
-def test_paper_scene_split_meets_the_halo_overhead_target_within_the_default_budget():
+@pytest.mark.parametrize("backend", ["openvino", "tensorflow"])
+def test_paper_scene_split_meets_the_halo_overhead_target_within_the_default_budget(backend):
     from minescan.scan.config import ScanConfig
     from minescan.scan.inference import max_tile_pixels_for_budget
 
     budget = ScanConfig().memory_budget_mb * 2**20
-    tiles = g.plan_subtiles(9216, 9216, max_tile_pixels_for_budget(budget, 12))
+    tiles = g.plan_subtiles(9216, 9216, max_tile_pixels_for_budget(budget, 12, backend))
     assert g.halo_overhead(tiles, 9216, 9216) <= 1.15
-    assert max(t.n_input_pixels for t in tiles) <= max_tile_pixels_for_budget(budget, 12)
+    assert max(t.n_input_pixels for t in tiles) <= max_tile_pixels_for_budget(budget, 12, backend)
 
 
 def test_whole_array_plan_is_one_tile():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +35,14 @@ class ScanConfig(BaseModel):
         0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"
     )
     impact_batch_size: int = Field(1024, ge=1, description="patches per impact-network batch")
+    backend: Literal["auto", "openvino", "tensorflow"] = Field(
+        "auto",
+        description="who runs the networks: auto = the fastest installed (openvino, then "
+        "tensorflow); tensorflow is the reference and the GPU path",
+    )
+    mixed_precision: bool = Field(
+        False, description="tensorflow backend only: compute in float16 (for GPUs; see docs/BENCHMARKS.md)"
+    )
     grid: GridDef | None = Field(
         None,
         description="the manifest's global grid, for national cell indices (set by `map`); "
