@@ -139,8 +139,10 @@ def _float16_copy(model: "keras.Model") -> "keras.Model":
 def _openvino_network(model: "LoadedModel") -> Network:
     import openvino as ov
 
+    from importlib.metadata import version
+
     core = ov.Core()
-    with derived_model(model, "openvino", ov.__version__, _derive_openvino) as entry:
+    with derived_model(model, "openvino", version("openvino"), _derive_openvino) as entry:
         compiled = core.compile_model(
             core.read_model(entry / "model.xml"),
             "CPU",

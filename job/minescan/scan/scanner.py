@@ -180,6 +180,8 @@ def window_reader(scene: SceneInfo, max_tile_pixels: int) -> Iterator[Callable[[
             try:
                 return src.read(list(scene.band_indexes), window=Window(cols.start, rows.start, len(cols), len(rows)))
             except (RasterioError, CPLE_BaseError) as exc:
+                while exc.__cause__ is not None:  # rasterio wraps GDAL's own message
+                    exc = exc.__cause__
                 detail = " ".join(str(exc).split())[:300]
                 raise InputError(
                     f"{scene.path} cannot be read at rows {rows.start}-{rows.stop}, cols "
