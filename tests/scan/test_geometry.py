@@ -49,7 +49,7 @@ def test_subtiles_own_every_cell_exactly_once_on_the_27px_grid(size, max_cells):
     assert (owned == 1).all()
 
 
-@pytest.mark.parametrize("backend", ["openvino", "tensorflow"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino", "tensorflow"])
 def test_paper_scene_split_meets_the_halo_overhead_target_within_the_default_budget(backend):
     from minescan.scan.config import ScanConfig
     from minescan.scan.inference import max_tile_pixels_for_budget

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..scan.backends import BACKEND_CHOICES
 from ..scan.config import ScanConfig, load_yaml_or_json
 
 
@@ -16,7 +17,7 @@ def scan_options(f):
         click.option("--threshold", type=click.FloatRange(0, 1), help="p(mine) for a candidate (default: the model's, 0.6)."),
         click.option("--keep-no-ore", is_flag=True, help="Keep candidates classified no_ore, flagged kept=false, instead of dropping them."),
         click.option("--memory-budget-mb", type=click.IntRange(64), help="Working memory for one discovery sub-tile (MiB)."),
-        click.option("--backend", type=click.Choice(["auto", "openvino", "tensorflow"]), help="Who runs the networks (default auto: the fastest installed)."),
+        click.option("--backend", type=click.Choice(BACKEND_CHOICES), help="Who runs the networks (default auto: the fastest installed)."),
     ]
     for option in reversed(options):
         f = option(f)

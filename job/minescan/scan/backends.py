@@ -1,6 +1,7 @@
-"""Who runs the two networks: TensorFlow (the reference, and the GPU path) or OpenVINO.
+"""Who runs the two networks: TensorFlow (the reference, and the GPU path), ONNX Runtime or
+OpenVINO.
 
-Both run the same Keras file. OpenVINO's model is *derived* from it: only after the model
+All run the same Keras file. The other runtimes' models are *derived* from it: only after the model
 card's SHA-256 check has passed, converted once, and cached under that hash in the user's
 cache directory (written aside, then renamed into place). Each cached entry records the
 hashes of its own files, which are checked again before every use, so a scan never runs a
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,8 +44,11 @@ log = logging.getLogger(__name__)
 
 #: every backend, fastest first on CPU as measured by `minescan bench backends`
 #: (docs/BENCHMARKS.md); `auto` takes the first one that is installed
-BACKENDS = ("openvino", "tensorflow")
-BackendName = Literal["auto", "openvino", "tensorflow"]
+BACKENDS = ("onnxruntime", "openvino", "tensorflow")
+#: what `--backend` and `ScanConfig.backend` accept
+BACKEND_CHOICES = ("auto", *BACKENDS)
+#: the Python module each backend needs (ONNX Runtime also needs tf2onnx to derive its model)
+_MODULES = {"onnxruntime": ("onnxruntime", "tf2onnx"), "openvino": ("openvino",), "tensorflow": ("tensorflow",)}
 #: where derived models are cached when neither MINESCAN_CACHE_DIR nor XDG_CACHE_HOME is set
 _DEFAULT_CACHE = Path("~/.cache/minescan")
 _RECORD = "derived.json"
@@ -52,7 +56,9 @@ _RECORD = "derived.json"
 
 def installed_backends() -> tuple[str, ...]:
     """The backends whose runtime can be imported here, fastest first."""
-    return tuple(name for name in BACKENDS if importlib.util.find_spec(name) is not None)
+    return tuple(
+        name for name in BACKENDS if all(importlib.util.find_spec(m) is not None for m in _MODULES[name])
+    )
 
 
 def resolve_backend(name: str) -> str:
@@ -94,6 +100,8 @@ def load_network(model: "LoadedModel", backend: str, *, mixed_precision: bool = 
         return tensorflow_network(model.model, mixed_precision=mixed_precision)
     if backend == "openvino":
         return _openvino_network(model)
+    if backend == "onnxruntime":
+        return _onnxruntime_network(model)
     raise InputError(f"unknown backend {backend!r}")
 
 
@@ -165,6 +173,32 @@ def _derive_openvino(keras_model: "keras.Model", out: Path) -> None:
     keras_model.export(str(saved), format="tf_saved_model", verbose=False)
     ov.save_model(ov.Core().read_model(str(saved)), str(out / "model.xml"), compress_to_fp16=False)
     shutil.rmtree(saved)
+
+
+# ---------------------------------------------------------------- ONNX Runtime
+
+
+def _onnxruntime_network(model: "LoadedModel") -> Network:
+    from importlib.metadata import version
+
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # the arena would keep the largest tile's buffers (and round them up) for the process's life
+    options.enable_cpu_mem_arena = False
+    with derived_model(model, "onnxruntime", version("onnxruntime"), _derive_onnx) as entry:
+        session = onnxruntime.InferenceSession(str(entry / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return Network("onnxruntime", lambda batch: session.run(None, {name: batch})[0])
+
+
+def _derive_onnx(keras_model: "keras.Model", out: Path) -> None:
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = tf.TensorSpec((None, *keras_model.input_shape[1:]), tf.float32, name="input")
+    fn = tf.function(lambda x: keras_model(x, training=False), input_signature=[spec])
+    tf2onnx.convert.from_function(fn, input_signature=[spec], opset=17, output_path=str(out / "model.onnx"))
 
 
 # ---------------------------------------------------------------- derived-model cache

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..batch.manifest import GridDef
 from ..errors import InputError
+from .backends import BACKEND_CHOICES, BACKENDS
 
 
 class ScanConfig(BaseModel):
@@ -35,10 +36,10 @@ class ScanConfig(BaseModel):
         0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"
     )
     impact_batch_size: int = Field(1024, ge=1, description="patches per impact-network batch")
-    backend: Literal["auto", "openvino", "tensorflow"] = Field(
+    backend: Literal[BACKEND_CHOICES] = Field(  # type: ignore[valid-type]
         "auto",
-        description="who runs the networks: auto = the fastest installed (openvino, then "
-        "tensorflow); tensorflow is the reference and the GPU path",
+        description=f"who runs the networks: auto = the fastest installed, in the order {BACKENDS}; "
+        "tensorflow is the reference and the GPU path",
     )
     mixed_precision: bool = Field(
         False, description="tensorflow backend only: compute in float16 (for GPUs; see docs/BENCHMARKS.md)"

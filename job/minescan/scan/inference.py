@@ -17,7 +17,7 @@ from .backends import Network
 #: bytes the discovery network itself holds per input pixel on CPU beyond its float32 input
 #: (the first layer's 32 float32 channels dominate), per backend; measured by
 #: `minescan bench memory` (docs/BENCHMARKS.md) and rounded up ~5 %
-NETWORK_BYTES_PER_PIXEL = {"openvino": 280, "tensorflow": 290}
+NETWORK_BYTES_PER_PIXEL = {"onnxruntime": 185, "openvino": 280, "tensorflow": 290}
 
 
 def bytes_per_input_pixel(n_bands: int, backend: str) -> int:
@@ -25,7 +25,7 @@ def bytes_per_input_pixel(n_bands: int, backend: str) -> int:
 
     The network's own, plus two sub-tiles in flight (the one in the network and the next
     one being read): each a raw uint16 copy, a normalised float32 copy and a nodata mask;
-    plus GDAL's block cache, sized to one raw sub-tile (`tiles.gdal_cache_bytes`).
+    plus GDAL's block cache, sized to one raw sub-tile (`scanner.gdal_cache_bytes`).
     """
     in_flight = n_bands * (2 + 4) + 1
     return NETWORK_BYTES_PER_PIXEL[backend] + 2 * in_flight + 2 * n_bands
