@@ -337,17 +337,93 @@ def _memory_child(backend: str, side: int) -> None:
 
 
 def measure_precision(size: int = 1024) -> dict:
-    """Largest difference of mixed-precision (float16) TensorFlow from float32, both networks."""
+    """Largest difference of mixed-precision (float16) TensorFlow from float32, both networks,
+    on a synthetic scene (seed 9216) normalised as a scan would: p(mine) per cell, and the
+    impact softmax on a patch centred on every cell."""
+    import tempfile
+
+    import rasterio
+
     from .models.bundled import load_models
     from .scan.backends import tensorflow_network
+    from .scan.inference import extract_patches
 
     discovery, impact = load_models(None, None)
-    rng = np.random.default_rng(0)
-    data = {"discovery": rng.normal(size=(1, size, size, N_BANDS)).astype(np.float32),
-            "impact": rng.normal(size=(512, 21, 21, N_BANDS)).astype(np.float32)}
+    with tempfile.TemporaryDirectory(prefix="minescan-precision-") as tmp:
+        scene, _ = ensure_scene(Path(tmp), size)
+        with rasterio.open(scene) as src:
+            raw = np.moveaxis(src.read(), 0, -1)
+    cells = np.stack(np.meshgrid(np.arange(geometry.n_cells(size)), np.arange(geometry.n_cells(size))), -1).reshape(-1, 2)
+    patches = extract_patches(raw, geometry.centre_pixel(cells), window_origin=(0, 0), scene_shape=(size, size))
+    data = {"discovery": discovery.card.normalization.apply(raw)[None],
+            "impact": impact.card.normalization.apply(patches)}
     out = {}
     for net, model in (("discovery", discovery), ("impact", impact)):
         full = tensorflow_network(model.model)(data[net])
         half = tensorflow_network(model.model, mixed_precision=True)(data[net])
         out[net] = float(np.max(np.abs(full - half)))
-    return {"command": f"minescan bench precision --size {size}", "max_abs_diff_float16_vs_float32": out}
+    return {"command": f"minescan bench precision --size {size}", "scene": f"synthetic, seed {BENCH_SEED}",
+            "max_abs_diff_float16_vs_float32": out}
+
+
+def run_gpu_bench(out: str | Path, size: int = 9216, memory_budget_mb: int = 16000) -> dict:
+    """`make bench-gpu`: the scan on TensorFlow's GPU in float32 and in mixed precision.
+
+    Tiles follow the device's free memory; the host budget only bounds the sub-tiles in
+    flight. Reports each scan's wall time and GFLOP/s beside a float32 matmul on the same
+    GPU, and the largest p(mine) difference mixed precision makes over the whole scene.
+    """
+    import tensorflow as tf
+
+    from .errors import InputError
+    from .outputs import read_probability_zarr, write_text_atomic
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        raise InputError("no GPU is visible to TensorFlow here: run `make bench-gpu` on a GPU node (gpu image)")
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    scene, _ = ensure_scene(out, size)
+    mixed = out / "mixed-precision.yaml"
+    write_text_atomic(mixed, "mixed_precision: true\n")
+    config = ScanConfig(backend="tensorflow", memory_budget_mb=memory_budget_mb)
+    runs = {"float32": _timed_scan(scene, out / "shard-gpu-float32", config),
+            "mixed_float16": _timed_scan(scene, out / "shard-gpu-mixed", config, ("--config", str(mixed)))}
+    grids = {k: read_probability_zarr(out / f"shard-gpu-{'float32' if k == 'float32' else 'mixed'}" / "probability.zarr")[0]
+             for k in runs}
+    n = 8192
+    a = tf.random.uniform((n, n), dtype=tf.float32, seed=1)
+    tf.linalg.matmul(a, a).numpy()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        tf.linalg.matmul(a, a).numpy()
+        best = min(best, time.perf_counter() - start)
+    matmul = 2.0 * n**3 / best / 1e9
+    area_km2 = (size * 10 / 1000) ** 2
+    figures = {"command": f"make bench-gpu  # = minescan bench gpu --size {size} --out {out}",
+               "gpu": [g.name for g in gpus], "machine": _machine(), "matmul_gflops_float32": round(matmul, 1),
+               "ideal_s": round(discovery_flops(size, size, N_BANDS) / (matmul * 1e9), 3), "runs": {}}
+    for name, run in runs.items():
+        s = run["success"]
+        figures["runs"][name] = {
+            "scan_wall_s": round(run["wall_s"], 2), "km2_per_s": round(area_km2 / run["wall_s"], 1),
+            "stages_s": s["timings_s"], "tiles": s["tiles"], "halo_overhead": s["halo_overhead"],
+            "gpu_free_mib": s["memory_mib"].get("gpu_free_mib"), "peak_host_rss_gib": round(run["peak_rss_bytes"] / 2**30, 2),
+            "discovery_gflops": round(discovery_flops(size, size, N_BANDS) * s["halo_overhead"] / s["timings_s"]["discovery"] / 1e9, 1),
+        }
+    diff = np.abs(grids["float32"] - grids["mixed_float16"])
+    figures["mixed_precision_max_abs_diff_p_mine"] = float(np.nanmax(diff)) if np.isfinite(diff).any() else None
+    (out / "bench-gpu.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+def format_gpu_bench(f: dict) -> str:
+    lines = [f"{f['command']}: {', '.join(f['gpu'])}; float32 matmul {f['matmul_gflops_float32']} GFLOP/s, "
+             f"ideal scan {f['ideal_s']} s"]
+    for name, r in f["runs"].items():
+        lines.append(f"  {name}: {r['scan_wall_s']} s wall = {r['km2_per_s']} km²/s, discovery {r['discovery_gflops']} "
+                     f"GFLOP/s, {r['tiles']} tiles (halo {r['halo_overhead']}), GPU free {r['gpu_free_mib']} MiB, "
+                     f"host RSS {r['peak_host_rss_gib']} GiB; stages {r['stages_s']}")
+    lines.append(f"  mixed precision: largest |Δ p(mine)| over the scene {f['mixed_precision_max_abs_diff_p_mine']}")
+    return "\n".join(lines)

@@ -86,3 +86,19 @@ def _report(result: dict, json_out: str | None, fmt) -> None:
 
         write_text_atomic(json_out, json.dumps(result, indent=2) + "\n")
     click.echo(fmt(result))
+
+
+@bench.command()
+@click.option("--size", type=click.IntRange(201), default=9216, show_default=True, help="Scene edge in pixels.")
+@click.option("--out", default="bench-out", show_default=True, type=click.Path(file_okay=False), help="Where the scene, shards and bench-gpu.json go.")
+@click.option("--memory-budget-mb", type=click.IntRange(64), default=16000, show_default=True, help="Host memory for sub-tiles in flight (the device's free memory sizes the tiles).")
+def gpu(size, out, memory_budget_mb):
+    """The scan on a GPU (tensorflow backend), float32 and mixed precision, in one short run.
+
+    \b
+    Example (on a GPU node, gpu image):
+      make bench-gpu      # = minescan bench gpu --size 9216 --out bench-out
+    """
+    from ..bench import format_gpu_bench, run_gpu_bench
+
+    click.echo(format_gpu_bench(run_gpu_bench(out, size, memory_budget_mb)))

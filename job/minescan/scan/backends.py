@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -139,6 +140,25 @@ def _float16_copy(model: "keras.Model") -> "keras.Model":
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def gpu_free_bytes(backend: str) -> int | None:
+    """Free memory of the GPU TensorFlow will run on, or None when the scan runs on CPU.
+
+    Read from nvidia-smi before TensorFlow touches the device (it then reserves most of it).
+    """
+    if backend != "tensorflow" or shutil.which("nvidia-smi") is None:
+        return None
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return None  # a CPU-only TensorFlow on a GPU node
+    try:
+        proc = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits", "-i", "0"],
+                              capture_output=True, text=True, timeout=30, check=True)
+        return int(proc.stdout.split()[0]) * 2**20
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 # ---------------------------------------------------------------- OpenVINO

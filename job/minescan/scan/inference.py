@@ -20,6 +20,10 @@ from .backends import Network
 NETWORK_BYTES_PER_PIXEL = {"onnxruntime": 185, "openvino": 280, "tensorflow": 290}
 
 
+#: share of the free device memory a tile may take (cuDNN workspaces take some of the rest)
+GPU_MEMORY_FRACTION = 0.7
+
+
 def bytes_per_input_pixel(n_bands: int, backend: str) -> int:
     """Working-set bytes per input pixel of the tile loop.
 
@@ -31,9 +35,17 @@ def bytes_per_input_pixel(n_bands: int, backend: str) -> int:
     return NETWORK_BYTES_PER_PIXEL[backend] + 2 * in_flight + 2 * n_bands
 
 
-def max_tile_pixels_for_budget(budget_bytes: int, n_bands: int, backend: str) -> int:
-    """Largest tile (input pixels) whose working set fits `budget_bytes`."""
-    return max(geometry.CHIP * geometry.CHIP, budget_bytes // bytes_per_input_pixel(n_bands, backend))
+def max_tile_pixels_for_budget(
+    budget_bytes: int, n_bands: int, backend: str, gpu_free_bytes: int | None = None
+) -> int:
+    """Largest tile (input pixels) whose working set fits `budget_bytes` of host memory and,
+    on a GPU, `GPU_MEMORY_FRACTION` of the device's free memory (the network lives there)."""
+    if gpu_free_bytes is None:
+        return max(geometry.CHIP * geometry.CHIP, budget_bytes // bytes_per_input_pixel(n_bands, backend))
+    host = budget_bytes // (bytes_per_input_pixel(n_bands, backend) - NETWORK_BYTES_PER_PIXEL[backend])
+    # on the device: the float32 input and TensorFlow's CPU figure, until `make bench-gpu` measures it
+    device = int(gpu_free_bytes * GPU_MEMORY_FRACTION) // (NETWORK_BYTES_PER_PIXEL["tensorflow"] + 4 * n_bands)
+    return max(geometry.CHIP * geometry.CHIP, min(host, device))
 
 
 def discovery_cells(network: Network, image: np.ndarray) -> np.ndarray:

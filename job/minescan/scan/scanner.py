@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from ..log import progress, timed
 from . import geometry
-from .backends import load_network, resolve_backend
+from .backends import gpu_free_bytes, load_network, resolve_backend
 from .config import ScanConfig
 from .inference import max_tile_pixels_for_budget
 from .scene import (
@@ -85,7 +85,8 @@ def scan_scene(
     with open_raster(path) as src:
         scene = inspect_scene(src, tuple(discovery.card.bands), scene_id)
     n_bands = len(scene.band_indexes)
-    tile_pixels = max_tile_pixels_for_budget(config.memory_budget_mb * 2**20, n_bands, backend)
+    gpu_free = gpu_free_bytes(backend)
+    tile_pixels = max_tile_pixels_for_budget(config.memory_budget_mb * 2**20, n_bands, backend, gpu_free)
     tiles = geometry.plan_subtiles(scene.height, scene.width, tile_pixels)
     with timed(timings, "load"):
         ctx = TileContext(
@@ -118,7 +119,8 @@ def scan_scene(
                                           "tile_col": tile.col.cells.start})
     timings["tiles_wall"] = time.perf_counter() - start
     memory = {"budget_mib": config.memory_budget_mb,
-              "tile_loop_mib": round((peak_rss_bytes() - rss_before) / 2**20, 1)}
+              "tile_loop_mib": round((peak_rss_bytes() - rss_before) / 2**20, 1),
+              "gpu_free_mib": None if gpu_free is None else gpu_free >> 20}
     if valid_pixels == 0:
         raise InputError(
             f"{path} holds no valid pixel (all nodata): check the export's region and nodata value"
