@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .batch.layout import ShardLayout
 from .scan import geometry
 from .scan.backends import resolve_backend
 from .scan.config import ScanConfig
@@ -177,7 +178,7 @@ def _timed_scan(scene: Path, shard: Path, config: ScanConfig, extra: tuple[str, 
         # ru_maxrss of children is the largest child so far: an earlier, bigger child hides this one
         peak_kib = before
     return {"command": " ".join(shlex.quote(c) for c in cmd), "wall_s": wall, "peak_rss_bytes": peak_kib * 1024,
-            "success": json.loads((shard / "_SUCCESS.json").read_text())}
+            "success": json.loads((shard / ShardLayout.MARKER).read_text())}
 
 
 def _checks(f: dict) -> dict[str, bool]:

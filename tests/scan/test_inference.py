@@ -1,4 +1,5 @@
-"""Seamless sub-tiled inference equals whole-array TensorFlow inference, for every backend.
+"""Seamless sub-tiled inference equals whole-array TensorFlow inference, for every backend
+(docs/ARCHITECTURE.md, "Geometry").
 
 The stitched grids come from `tiles.run_tiles`, the loop every scan runs.
 """

@@ -27,9 +27,11 @@ from .config import ScanConfig
 from .inference import max_tile_pixels_for_budget
 from .scene import (
     SceneInfo,
+    check_input_values,
     inspect_scene,
     open_raster,
     pixel_centres_lonlat,
+    read_window,
 )
 from .tiles import Candidates, TileContext, run_tiles
 
@@ -83,7 +85,11 @@ def scan_scene(
     backend = resolve_backend(config.backend)
     timings: dict[str, float] = {}
     with open_raster(path) as src:
-        scene = inspect_scene(src, tuple(discovery.card.bands), scene_id)
+        scene = inspect_scene(src, tuple(discovery.card.bands), scene_id,
+                              max_pixels=config.max_scene_pixels)
+        check_input_values(src, scene, discovery.card, config.input_scale)
+    if config.input_scale is not None:
+        discovery, impact = (_rescaled(m, config.input_scale) for m in (discovery, impact))
     n_bands = len(scene.band_indexes)
     gpu_free = gpu_free_bytes(backend)
     tile_pixels = max_tile_pixels_for_budget(config.memory_budget_mb * 2**20, n_bands, backend, gpu_free)
@@ -168,8 +174,6 @@ def window_reader(scene: SceneInfo, max_tile_pixels: int) -> Iterator[Callable[[
     A file that breaks mid-read (truncated, corrupt) is an `InputError` naming it.
     """
     import rasterio
-    from rasterio._err import CPLE_BaseError
-    from rasterio.errors import RasterioError
     from rasterio.windows import Window
 
     cache = gdal_cache_bytes(max_tile_pixels, len(scene.band_indexes))
@@ -179,17 +183,7 @@ def window_reader(scene: SceneInfo, max_tile_pixels: int) -> Iterator[Callable[[
 
         def read(tile: geometry.SubTile) -> np.ndarray:
             rows, cols = tile.row.pixels, tile.col.pixels
-            try:
-                return src.read(list(scene.band_indexes), window=Window(cols.start, rows.start, len(cols), len(rows)))
-            except (RasterioError, CPLE_BaseError) as exc:
-                while exc.__cause__ is not None:  # rasterio wraps GDAL's own message
-                    exc = exc.__cause__
-                detail = " ".join(str(exc).split())[:300]
-                raise InputError(
-                    f"{scene.path} cannot be read at rows {rows.start}-{rows.stop}, cols "
-                    f"{cols.start}-{cols.stop} ({detail}): the file is truncated or corrupt; "
-                    "download or export it again"
-                ) from None
+            return read_window(src, scene, Window(cols.start, rows.start, len(cols), len(rows)))
 
         yield read
 
@@ -213,6 +207,14 @@ def peak_rss_bytes() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _rescaled(model: "LoadedModel", scale: float) -> "LoadedModel":
+    """The model with normalisation statistics for inputs `scale` times smaller."""
+    from dataclasses import replace
+
+    card = model.card.model_copy(update={"normalization": model.card.normalization.scaled(scale)})
+    return replace(model, card=card)
 
 
 def _model_version(discovery: "LoadedModel", impact: "LoadedModel") -> str:
