@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -142,6 +142,7 @@ def run_bench(
         "backend": success["backend"],
         "stages_s": timings,
         "scan_wall_s": round(scan["wall_s"], 2),
+        "scan_cpu_s": scan["cpu_s"],
         "km2_per_s": round(area_km2 / scan["wall_s"], 2),
         "peak_rss_gib": round(scan["peak_rss_bytes"] / 2**30, 3),
         "memory_budget_mb": config.memory_budget_mb,
@@ -167,17 +168,18 @@ def _timed_scan(scene: Path, shard: Path, config: ScanConfig, extra: tuple[str, 
     """`minescan scan` in a child process: wall time, peak RSS, and its `_SUCCESS.json`."""
     cmd = [sys.executable, "-m", "minescan", "--log-format", "json", "scan", str(scene), "--out", str(shard),
            "--overwrite", "--memory-budget-mb", str(config.memory_budget_mb), "--backend", config.backend, *extra]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark scan failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak_kib <= before:
-        # ru_maxrss of children is the largest child so far: an earlier, bigger child hides this one
-        peak_kib = before
-    return {"command": " ".join(shlex.quote(c) for c in cmd), "wall_s": wall, "peak_rss_bytes": peak_kib * 1024,
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
+        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the largest child so far
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"benchmark scan failed ({proc.returncode}):\n{stderr.read().decode()[-3000:]}")
+    return {"command": " ".join(shlex.quote(c) for c in cmd), "wall_s": wall,
+            "peak_rss_bytes": usage.ru_maxrss * 1024, "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             "success": json.loads((shard / ShardLayout.MARKER).read_text())}
 
 
@@ -221,7 +223,8 @@ def format_bench(f: dict) -> str:
         f"scene {f['scene']['size_px']}²×{f['scene']['bands']} ({f['scene']['area_km2']} km²), backend "
         f"{f['backend']}: scan {f['scan_wall_s']:.1f}s wall = {f['km2_per_s']} km²/s "
         f"(load average {f['load_average']['start'][0]} at start, {f['load_average']['end'][0]} at end)",
-        f"  stages (overlapped; tiles_wall is the loop's wall time): {stages}",
+        f"  stages (overlapped; tiles_wall is the loop's wall time): {stages}; "
+        f"CPU {f['scan_cpu_s']:.1f} core-s = {f['scene']['area_km2'] / f['scan_cpu_s']:.1f} km² per core-second",
         f"  GEMM (numpy {blas.get('internal_api')} {blas.get('architecture')}, {blas.get('num_threads')} threads): "
         f"{f['gemm']['gflops']} GFLOP/s; ideal scan time {f['ideal_s']:.2f}s",
         f"  [{_mark(c['wall_vs_ideal'])}] scan wall ÷ ideal = {f['wall_vs_ideal']} (target ≤ {t['wall_vs_ideal_max']})",

@@ -98,3 +98,12 @@ def test_cli_backend_is_recorded_and_an_unknown_one_is_a_usage_error(tmp_path, t
     assert success["backend"] == "tensorflow" and success["config"]["backend"] == "tensorflow"
     assert success["memory_mib"]["budget_mib"] == ScanConfig().memory_budget_mb
     assert run_cli(["scan", path, "--out", tmp_path / "x", "--backend", "cuda", *models]) == EXIT_USAGE
+
+
+def test_mixed_precision_stays_close_to_float32_and_returns_float32(tiny_models):
+    model = verified_model_dir(tiny_models / "impact").model
+    patches = np.random.default_rng(4).normal(size=(32, 21, 21, 12)).astype(np.float32)
+    full = backends.tensorflow_network(model)(patches)
+    half = backends.tensorflow_network(model, mixed_precision=True)(patches)
+    assert half.dtype == np.float32 and half.shape == full.shape
+    assert 0 < np.max(np.abs(full - half)) < 1e-2  # float16 really ran, and stayed close

@@ -61,12 +61,16 @@ class Normalization(BaseModel):
         equals normalising `factor`·x with these (how `--input-scale` is applied)."""
         return Normalization(mean=[m / factor for m in self.mean], std=[s / factor for s in self.std])
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Normalise an array whose last axis is bands into a new float32 array.
+    def apply(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Normalise an array whose last axis is bands into a float32 array: a new one, or
+        `out` (same shape), which the scan reuses from one sub-tile to the next.
 
-        One allocation: on a scan sub-tile the array is hundreds of MB.
+        At most one allocation: on a scan sub-tile the array is hundreds of MB.
         """
-        out = np.array(x, dtype=np.float32)
+        if out is None:
+            out = np.array(x, dtype=np.float32)
+        else:
+            np.copyto(out, x, casting="unsafe")
         out -= np.asarray(self.mean, dtype=np.float32)
         out /= np.asarray(self.std, dtype=np.float32)
         return out

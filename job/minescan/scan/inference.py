@@ -29,10 +29,11 @@ def bytes_per_input_pixel(n_bands: int, backend: str) -> int:
 
     The network's own, plus two sub-tiles in flight (the one in the network and the next
     one being read): each a raw uint16 copy, a normalised float32 copy and a nodata mask;
-    plus GDAL's block cache, sized to one raw sub-tile (`scanner.gdal_cache_bytes`).
+    the nodata test's one-byte-per-band temporary; and GDAL's block cache, sized to one raw
+    sub-tile (`scanner.gdal_cache_bytes`).
     """
     in_flight = n_bands * (2 + 4) + 1
-    return NETWORK_BYTES_PER_PIXEL[backend] + 2 * in_flight + 2 * n_bands
+    return NETWORK_BYTES_PER_PIXEL[backend] + 2 * in_flight + n_bands + 2 * n_bands
 
 
 def max_tile_pixels_for_budget(

@@ -98,13 +98,18 @@ class _Discovered:
     timings: dict[str, float]
 
 
-def prepare(ctx: TileContext, tile: geometry.SubTile, raw: np.ndarray, read_s: float = 0.0) -> _Prepared:
-    """Nodata mask and normalised network input of one raw (B, h, w) window."""
+def prepare(
+    ctx: TileContext, tile: geometry.SubTile, raw: np.ndarray, read_s: float = 0.0, buffer: np.ndarray | None = None
+) -> _Prepared:
+    """Nodata mask and normalised network input of one raw (B, h, w) window; the input is
+    written into the flat float32 `buffer` when one is given (no fresh pages per tile)."""
     start = time.perf_counter()
     valid = valid_mask(raw, ctx.nodata)
     x = None
     if valid.any():
-        x = ctx.discovery_normalization.apply(np.moveaxis(raw, 0, -1))
+        n_bands, height, width = raw.shape
+        out = None if buffer is None else buffer[: height * width * n_bands].reshape(height, width, n_bands)
+        x = ctx.discovery_normalization.apply(np.moveaxis(raw, 0, -1), out=out)
         if not valid.all():
             x[~valid] = 0.0  # nodata enters the network as the training mean
     return _Prepared(tile, raw, valid, x, {"read": read_s, "normalise": time.perf_counter() - start})
@@ -116,7 +121,8 @@ def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
     n_valid = int(prepared.valid.sum())
     if prepared.x is None:  # all nodata: the cells stay NaN and the network is not run
         empty = np.full((len(tile.row.cells), len(tile.col.cells)), np.nan, np.float32)
-        return _Discovered(tile, empty, 0, np.zeros((0, 2), np.int64), np.zeros((0,)), timings)
+        no_patches = np.zeros((0, geometry.PATCH, geometry.PATCH, prepared.raw.shape[0]), prepared.raw.dtype)
+        return _Discovered(tile, empty, 0, np.zeros((0, 2), np.int64), no_patches, timings)
     start = time.perf_counter()
     p = owned_cells(discovery_cells(ctx.discovery, prepared.x), tile)
     timings["discovery"] = time.perf_counter() - start
@@ -140,8 +146,7 @@ def classify(ctx: TileContext, found: _Discovered) -> TileResult:
     tile, timings = found.tile, dict(found.timings)
     start = time.perf_counter()
     scores = classify_patches(
-        ctx.impact, ctx.impact_normalization.apply(found.patches) if len(found.hits) else found.patches,
-        ctx.n_classes, ctx.impact_batch_size,
+        ctx.impact, ctx.impact_normalization.apply(found.patches), ctx.n_classes, ctx.impact_batch_size
     )
     timings["impact"] = time.perf_counter() - start
     centres = _centre_pixels(tile, found.hits)
@@ -172,15 +177,21 @@ def run_tiles(
     it runs on the reader thread. An error in any step is raised here, in the caller's thread.
     """
 
-    def load(tile: geometry.SubTile) -> _Prepared:
+    # Two input buffers, alternating: tile k+1 is prepared into one while the network reads
+    # tile k from the other, and tile k-1 (the last user of k+1's buffer) is done by then.
+    largest = max((t.n_input_pixels for t in tiles), default=0)
+    n_bands = len(ctx.nodata)
+    buffers = [np.empty(largest * n_bands, np.float32) for _ in range(2)] if largest else []
+
+    def load(index: int, tile: geometry.SubTile) -> _Prepared:
         start = time.perf_counter()
         raw = read(tile)
-        return prepare(ctx, tile, raw, time.perf_counter() - start)
+        return prepare(ctx, tile, raw, time.perf_counter() - start, buffers[index % 2])
 
     reader = ThreadPoolExecutor(1, thread_name_prefix="minescan-read")
     classifier = ThreadPoolExecutor(1, thread_name_prefix="minescan-impact")
     try:
-        upcoming = iter(tiles)
+        upcoming = enumerate(tiles)
         next_read = _submit_next(reader, load, upcoming)
         classified: deque[Future[TileResult]] = deque()
         while next_read is not None:
@@ -198,9 +209,9 @@ def run_tiles(
         classifier.shutdown(cancel_futures=True)
 
 
-def _submit_next(pool: ThreadPoolExecutor, load, upcoming: Iterator[geometry.SubTile]) -> Future | None:
-    tile = next(upcoming, None)
-    return None if tile is None else pool.submit(load, tile)
+def _submit_next(pool: ThreadPoolExecutor, load, upcoming: Iterator[tuple[int, geometry.SubTile]]) -> Future | None:
+    item = next(upcoming, None)
+    return None if item is None else pool.submit(load, *item)
 
 
 def _centre_pixels(tile: geometry.SubTile, hits: np.ndarray) -> np.ndarray:
@@ -215,9 +226,13 @@ def _usable_cells(valid: np.ndarray, tile: geometry.SubTile, max_nodata_fraction
     A cell is unusable when its centre 21×21 patch touches nodata (nothing there to
     classify) or when more than `max_nodata_fraction` of its 201-px chip is nodata.
     """
-    good = valid.astype(np.int64)
-    sat = np.zeros((good.shape[0] + 1, good.shape[1] + 1), np.int64)
-    sat[1:, 1:] = good.cumsum(0).cumsum(1)
+    # a summed-area table built in place, int32 (a sub-tile has far fewer than 2³¹ pixels):
+    # four bytes per pixel instead of the 32 that int64 copies and two cumsums would take
+    sat = np.zeros((valid.shape[0] + 1, valid.shape[1] + 1), np.int32)
+    good = sat[1:, 1:]
+    good[...] = valid
+    np.cumsum(good, axis=0, out=good)
+    np.cumsum(good, axis=1, out=good)
 
     def box_sums(size: int, offset: int) -> np.ndarray:
         """Nodata pixels in each cell's box; pixels past the scene edge (where the last
