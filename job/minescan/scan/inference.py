@@ -18,6 +18,10 @@ from .backends import Network
 #: (the first layer's 32 float32 channels dominate), per backend; measured by
 #: `minescan bench memory` (docs/BENCHMARKS.md) and rounded up ~5 %
 NETWORK_BYTES_PER_PIXEL = {"onnxruntime": 185, "openvino": 280, "tensorflow": 290}
+#: what the whole tile loop took per input pixel beyond the sum of its parts (threads'
+#: transient copies, allocator slack): ≈ 430 B/px measured against 367 modelled on 4096²
+#: (budget 900 MiB) and 9216² (2800 MiB) scans with onnxruntime (docs/BENCHMARKS.md)
+LOOP_SLACK_BYTES_PER_PIXEL = 64
 
 
 #: share of the free device memory a tile may take (cuDNN workspaces take some of the rest)
@@ -29,11 +33,11 @@ def bytes_per_input_pixel(n_bands: int, backend: str) -> int:
 
     The network's own, plus two sub-tiles in flight (the one in the network and the next
     one being read): each a raw uint16 copy, a normalised float32 copy and a nodata mask;
-    the nodata test's one-byte-per-band temporary; and GDAL's block cache, sized to one raw
-    sub-tile (`scanner.gdal_cache_bytes`).
+    the nodata test's one-byte-per-band temporary; GDAL's block cache, sized to one raw
+    sub-tile (`scanner.gdal_cache_bytes`); and the loop's measured slack.
     """
     in_flight = n_bands * (2 + 4) + 1
-    return NETWORK_BYTES_PER_PIXEL[backend] + 2 * in_flight + n_bands + 2 * n_bands
+    return NETWORK_BYTES_PER_PIXEL[backend] + 2 * in_flight + n_bands + 2 * n_bands + LOOP_SLACK_BYTES_PER_PIXEL
 
 
 def max_tile_pixels_for_budget(
