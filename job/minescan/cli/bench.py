@@ -21,9 +21,11 @@ def bench(ctx, size, out, memory_budget_mb, backend):
     """Benchmark one scan: stage times, km²/s, peak RSS, halo, GFLOP/s vs numpy GEMM, each
     with its target and PASS/FAIL.
 
-    \b
     Example:
+
+    \b
       minescan bench --size 9216 --out bench-out      # what `make bench` runs
+      minescan bench --size 4096 --memory-budget-mb 1500
       minescan bench backends --size 1536             # the backends side by side
     """
     if ctx.invoked_subcommand is not None:
@@ -40,8 +42,9 @@ def bench(ctx, size, out, memory_budget_mb, backend):
 def backends(size, rounds, json_out):
     """Every installed backend (and TensorFlow XLA, ONNX Runtime) on both networks, side by side.
 
-    \b
     Example:
+
+    \b
       minescan bench backends --size 1536 --json bench-out/backends.json
     """
     from ..bench import compare_backends, format_backends
@@ -55,8 +58,9 @@ def backends(size, rounds, json_out):
 def memory(backend, json_out):
     """Bytes per input pixel the discovery network holds (the scan's memory model).
 
-    \b
     Example:
+
+    \b
       minescan bench memory --backend openvino
     """
     from ..bench import measure_memory
@@ -71,8 +75,9 @@ def memory(backend, json_out):
 def precision(size, json_out):
     """Largest difference of mixed precision (float16, a GPU option) from float32.
 
-    \b
     Example:
+
+    \b
       minescan bench precision --size 1024
     """
     from ..bench import measure_precision
@@ -95,8 +100,9 @@ def _report(result: dict, json_out: str | None, fmt) -> None:
 def gpu(size, out, memory_budget_mb):
     """The scan on a GPU (tensorflow backend), float32 and mixed precision, in one short run.
 
-    \b
     Example (on a GPU node, gpu image):
+
+    \b
       make bench-gpu      # = minescan bench gpu --size 9216 --out bench-out
     """
     from ..bench import format_gpu_bench, run_gpu_bench
