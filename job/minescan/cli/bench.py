@@ -100,10 +100,10 @@ def _report(result: dict, json_out: str | None, fmt) -> None:
 def gpu(size, out, memory_budget_mb):
     """The scan on a GPU (tensorflow backend), float32 and mixed precision, in one short run.
 
-    Example (on a GPU node, gpu image):
+    Example:
 
     \b
-      make bench-gpu      # = minescan bench gpu --size 9216 --out bench-out
+      make bench-gpu      # on a GPU node, gpu image: minescan bench gpu --size 9216 --out bench-out
     """
     from ..bench import format_gpu_bench, run_gpu_bench
 
