@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InputError
+from ..errors import InputError, TransientError
 from ..log import progress
 from ..outputs._atomic import atomic_dir
 from .cube_io import (
@@ -197,3 +198,26 @@ def _run(
         if own_cluster is not None:
             client.close()
             own_cluster.close()
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, local_cluster: int | None = None) -> Iterator[Client | None]:
+    """A client of the scheduler at `scheduler`, or of a new LocalCluster of `local_cluster`
+    worker processes, or None (then `filter_cube` runs in-process threads); closed on exit."""
+    from distributed import Client, LocalCluster
+
+    if scheduler and local_cluster:
+        raise InputError("pass either --scheduler or --local-cluster, not both")
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="60s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise TransientError(f"no Dask scheduler answers at {scheduler} ({exc}): is the cluster up?") from None
+        with client:
+            yield client
+    elif local_cluster:
+        with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+            yield client
+    else:
+        yield None
