@@ -17,6 +17,7 @@ refuses years whose grids differ.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -93,11 +94,32 @@ class Window:
         return (slice(top, top + self.height), slice(left, left + self.width))
 
 
-def chunk_windows(grid: CubeGrid, chunk: int) -> Iterator[Window]:
-    """The grid cut into `chunk`-pixel squares (smaller at the right and bottom edges)."""
-    for row in range(0, grid.height, chunk):
-        for col in range(0, grid.width, chunk):
-            yield Window(row, col, min(chunk, grid.height - row), min(chunk, grid.width - col))
+def bounds_window(bounds: tuple[float, float, float, float], grid: CubeGrid, pad: int = 0) -> Window | None:
+    """The pixels of `grid` covering `bounds` (minx, miny, maxx, maxy in the grid's CRS) and `pad`
+    more on every side, clipped to the grid; None when nothing of the grid is left."""
+    minx, miny, maxx, maxy = bounds
+    cols, rows = ~grid.transform @ (np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
+    top, bottom = max(0, math.floor(rows.min()) - pad), min(grid.height, math.ceil(rows.max()) + pad)
+    left, right = max(0, math.floor(cols.min()) - pad), min(grid.width, math.ceil(cols.max()) + pad)
+    if top >= bottom or left >= right:
+        return None
+    return Window(top, left, bottom - top, right - left)
+
+
+def window_transform(window: Window, grid: CubeGrid) -> Affine:
+    """The Affine of the window's own pixel grid."""
+    from affine import Affine
+
+    return grid.transform @ Affine.translation(window.col_off, window.row_off)
+
+
+def chunk_windows(grid: CubeGrid, chunk: int, within: Window | None = None) -> Iterator[Window]:
+    """The grid (or its window `within`) cut into `chunk`-pixel squares, smaller at the far edges."""
+    area = within or Window(0, 0, grid.height, grid.width)
+    bottom, right = area.row_off + area.height, area.col_off + area.width
+    for row in range(area.row_off, bottom, chunk):
+        for col in range(area.col_off, right, chunk):
+            yield Window(row, col, min(chunk, bottom - row), min(chunk, right - col))
 
 
 def class_cube_dataset(

@@ -33,7 +33,7 @@ from ..log import progress
 from ..ores import fold
 from ..outputs._atomic import atomic_dir
 from .classes import CLASSES
-from .cube_io import CHUNK, ClassCube, CubeGrid, Window, open_class_cube
+from .cube_io import CHUNK, ClassCube, CubeGrid, Window, bounds_window, chunk_windows, open_class_cube, window_transform
 from .filters import MINING
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def pixel_areas_m2(grid: CubeGrid, window: Window) -> np.ndarray:
         return row_areas_m2(grid, rows)[:, np.newaxis]
     t = grid.transform
     col_idx, row_idx = np.meshgrid(np.arange(cols.start, cols.stop) + 0.5, np.arange(rows.start, rows.stop) + 0.5)
-    x, y = t * (col_idx, row_idx)
+    x, y = t @ (col_idx, row_idx)
     lon, lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(x, y)
     factors = pyproj.Proj(crs).get_factors(lon, lat)
     return abs(t.a * t.e - t.b * t.d) / np.asarray(factors.areal_scale)
@@ -162,26 +162,21 @@ def _text(value: Any) -> str:
 def region_windows(region: Region, grid: CubeGrid, chunk: int) -> Iterator[Window]:
     """Chunk-sized windows covering the region's bounds on the grid (none when it misses the grid)."""
     if region.geometry is None:
-        top, bottom, left, right = 0, grid.height, 0, grid.width
-    else:
-        minx, miny, maxx, maxy = region.geometry.bounds
-        cols, rows = ~grid.transform * (np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
-        top, bottom = max(0, math.floor(rows.min())), min(grid.height, math.ceil(rows.max()))
-        left, right = max(0, math.floor(cols.min())), min(grid.width, math.ceil(cols.max()))
-    for row in range(top, bottom, chunk):
-        for col in range(left, right, chunk):
-            yield Window(row, col, min(chunk, bottom - row), min(chunk, right - col))
+        yield from chunk_windows(grid, chunk)
+        return
+    bounds = bounds_window(region.geometry.bounds, grid)
+    if bounds is not None:
+        yield from chunk_windows(grid, chunk, within=bounds)
 
 
 def region_mask(region: Region, grid: CubeGrid, window: Window) -> np.ndarray:
     """Pixels of the window whose centre lies inside the region."""
-    from affine import Affine
     from rasterio.features import geometry_mask
 
     if region.geometry is None:
         return np.ones((window.height, window.width), dtype=bool)
-    transform = grid.transform @ Affine.translation(window.col_off, window.row_off)
-    return ~geometry_mask([region.geometry], out_shape=(window.height, window.width), transform=transform)
+    return ~geometry_mask([region.geometry], out_shape=(window.height, window.width),
+                          transform=window_transform(window, grid))
 
 
 # ---- areas --------------------------------------------------------------------------------------
@@ -260,6 +255,7 @@ def mining_stats(
     table = pd.DataFrame(rows, columns=list(AREA_COLUMNS))
     written = 0
     with atomic_dir(target) as tmp:
+        tmp.mkdir()
         table.to_csv(tmp / "mining_area.csv", index=False, encoding="utf-8", lineterminator="\n")
         table.to_parquet(tmp / "mining_area.parquet", index=False)
         if figures:

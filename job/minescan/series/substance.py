@@ -33,9 +33,18 @@ from scipy import ndimage
 from ..errors import InputError
 from ..log import progress
 from ..outputs._atomic import atomic_dir
-from ..points import ANM_LAT, ANM_LON, parse_dms, read_points
+from ..points import ANM_ORE, parse_dms, read_points
 from .classes import Kind, kind_of, match_substance
-from .cube_io import VARIABLE, YEAR_MASK, CubeGrid, create_class_cube, open_class_cube, update_attrs
+from .cube_io import (
+    VARIABLE,
+    YEAR_MASK,
+    CubeGrid,
+    bounds_window,
+    create_class_cube,
+    open_class_cube,
+    update_attrs,
+    window_transform,
+)
 from .filters import EIGHT_CONNECTED, MINING
 
 if TYPE_CHECKING:
@@ -110,7 +119,7 @@ def _table_rows(path: Path, columns: RegisterColumns) -> list[tuple[str, Any, st
 
     text = _read_text(path)
     first = text.split("\n", 1)[0]
-    if columns.substance is None and ANM_LAT in first and ANM_LON in first:
+    if columns.substance is None and ANM_ORE in first and "\t" in first:
         # the ANM register: minescan.points knows its DMS coordinates and headers
         return [(p.id, shapely.Point(p.lon, p.lat), p.ore or "", "industrial") for p in read_points(path)]
     dialect = "excel-tab" if "\t" in first else "excel"
@@ -209,7 +218,7 @@ def entry_pixels(entries: tuple[RegisterEntry, ...], grid: CubeGrid) -> EntryPix
         geom = shapely.transform(entry.geometry, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1])))
         if geom.geom_type in ("Point", "MultiPoint"):
             xy = shapely.get_coordinates(geom)
-            cols, rows = ~grid.transform * (xy[:, 0], xy[:, 1])
+            cols, rows = ~grid.transform @ (xy[:, 0], xy[:, 1])
             rows, cols = np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
         else:
             rows, cols = _polygon_pixels(geom, grid)
@@ -228,19 +237,15 @@ def entry_pixels(entries: tuple[RegisterEntry, ...], grid: CubeGrid) -> EntryPix
 
 def _polygon_pixels(geom: shapely.Geometry, grid: CubeGrid) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of every grid pixel the polygon touches, rasterised over its own bounds only."""
-    from affine import Affine
     from rasterio.features import geometry_mask
 
-    minx, miny, maxx, maxy = geom.bounds
-    cols, rows = ~grid.transform * (np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
-    top, bottom = max(0, math.floor(rows.min()) - 1), min(grid.height, math.ceil(rows.max()) + 1)
-    left, right = max(0, math.floor(cols.min()) - 1), min(grid.width, math.ceil(cols.max()) + 1)
-    if top >= bottom or left >= right:
+    window = bounds_window(geom.bounds, grid, pad=1)
+    if window is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    inside = ~geometry_mask([geom], out_shape=(bottom - top, right - left),
-                            transform=grid.transform @ Affine.translation(left, top), all_touched=True)
+    inside = ~geometry_mask([geom], out_shape=(window.height, window.width), transform=window_transform(window, grid),
+                            all_touched=True)
     rows, cols = np.nonzero(inside)
-    return rows.astype(np.int64) + top, cols.astype(np.int64) + left
+    return rows.astype(np.int64) + window.row_off, cols.astype(np.int64) + window.col_off
 
 
 def code_year(year_map: np.ndarray, hits: EntryPixels) -> tuple[np.ndarray, int]:
