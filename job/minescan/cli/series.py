@@ -50,7 +50,7 @@ def stack_maps(maps, out, mining_value, overwrite):
 
 
 @series.command("filter")
-@click.argument("cube", type=click.Path(exists=True, file_okay=False))
+@click.argument("cube", type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(), help="Filtered class cube to write (zarr v3).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask scheduler at ADDRESS (tcp://host:8786).")
 @click.option("--local-cluster", type=click.IntRange(1), metavar="N",
@@ -81,7 +81,7 @@ def filter_cmd(cube, out, scheduler, local_cluster, threads, chunk, min_pixels, 
 
 
 @series.command("substance")
-@click.argument("cube", type=click.Path(exists=True, file_okay=False))
+@click.argument("cube", type=click.Path(file_okay=False))
 @click.option("--register", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The ANM dam register (TSV), or an occurrence table (CSV/TSV) or vector file of points/polygons.")
 @click.option("--out", required=True, type=click.Path(), help="Coded class cube to write (zarr v3).")
@@ -112,7 +112,7 @@ def substance(cube, register, out, substance_column, type_column, lon_column, la
 
 
 @series.command("stats")
-@click.argument("cube", type=click.Path(exists=True, file_okay=False))
+@click.argument("cube", type=click.Path(file_okay=False))
 @click.option("--regions", "layers", multiple=True, metavar="FILE[:COLUMN]",
               help="Polygon layer of regions (repeatable); COLUMN names them (default: name/nome/...).")
 @click.option("--out", required=True, type=click.Path(), help="Folder for mining_area.csv/.parquet and figures/.")
