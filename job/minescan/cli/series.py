@@ -131,3 +131,22 @@ def stats(cube, layers, out, no_figures, overwrite):
     summary = mining_stats(cube, out, [parse_layer(text) for text in layers], figures=not no_figures,
                            overwrite=overwrite)
     click.echo(f"{out}: {summary.rows} rows for {summary.regions} regions, {summary.figures} figures")
+
+
+@series.command("bench-filters")
+@click.option("--size", type=click.IntRange(64), default=10_000, show_default=True, help="Cube edge in pixels.")
+@click.option("--years", type=click.IntRange(3), default=20, show_default=True, help="Years in the cube.")
+@click.option("--chunk", type=click.IntRange(16, 8192), default=512, show_default=True, help="Window edge in pixels.")
+@click.option("--threads", type=click.IntRange(1), help="Filter threads (default: all cores).")
+@click.option("--out", default="bench-series", show_default=True, type=click.Path(file_okay=False),
+              help="Where the synthetic cube (cached), the filtered cube and bench-series.json go.")
+def bench_filters(size, years, chunk, threads, out):
+    """Benchmark the chunked filters on a synthetic cube: wall time, peak RSS, memory bound.
+
+    \b
+    Example:
+      minescan series bench-filters --size 2048 --years 20 --out bench-series
+    """
+    from ..series.bench import format_filter_bench, run_filter_bench
+
+    click.echo(format_filter_bench(run_filter_bench(out, size, years, chunk, threads)))
