@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from minescan.series.bench import memory_bound_bytes, run_filter_bench, synthetic_window
 from minescan.series.cube_io import Window, open_class_cube
 from minescan.series.filters import MINING, NODATA

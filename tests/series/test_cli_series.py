@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 from affine import Affine
-
 from minescan.errors import TransientError
 from minescan.series.chunked import dask_client
 from minescan.series.cube_io import CubeGrid, open_class_cube, write_class_cube
 from minescan.series.filters import MINING, apply_filters
+
 from tests.helpers import run_cli, write_scene
 
 GRID = CubeGrid(years=(2000, 2001, 2002, 2003), height=40, width=50,
@@ -78,6 +78,6 @@ def test_stack_maps_then_filter(tmp_path):
 
 
 def test_an_unreachable_scheduler_is_transient():
-    with pytest.raises(TransientError, match="no Dask scheduler answers"):
-        with dask_client("tcp://127.0.0.1:9", timeout="1s"):
-            pass
+    with pytest.raises(TransientError, match="no Dask scheduler answers"), \
+            dask_client("tcp://127.0.0.1:9", timeout="1s"):
+        pass

@@ -18,9 +18,9 @@ from importlib import resources
 import jsonschema
 import kubernetes_validate
 import pytest
+from minescan.errors import EXIT_TRANSIENT, PERMANENT_EXIT_CODES
 from referencing import Registry, Resource
 
-from minescan.errors import EXIT_TRANSIENT, PERMANENT_EXIT_CODES
 from tests.test_k8s_manifests import (
     K8S,
     K8S_VERSIONS,

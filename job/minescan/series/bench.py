@@ -29,7 +29,15 @@ import numpy as np
 
 from ..outputs._atomic import atomic_dir
 from .chunked import spatial_halo
-from .cube_io import VARIABLE, CubeGrid, Window, chunk_windows, create_class_cube, open_class_cube, write_window
+from .cube_io import (
+    VARIABLE,
+    CubeGrid,
+    Window,
+    chunk_windows,
+    create_class_cube,
+    open_class_cube,
+    write_window,
+)
 from .filters import MIN_PATCH_PIXELS, MINING, NODATA, NOT_MINING
 
 BENCH_SEED = 1985
@@ -122,9 +130,9 @@ def run_filter_bench(out: str | Path, size: int = 10_000, years: int = 20, chunk
 def format_filter_bench(f: dict) -> str:
     c = f["cube"]
     return "\n".join([
-        f"{c['years']} × {c['size_px']}² synthetic class cube, {f['windows']} windows of {c['chunk']}², "
-        f"{f['threads']} threads: filtered in {f['filter_wall_s']} s ({f['million_values_per_s']} M values/s)",
-        f"  peak RSS {f['peak_rss_mib']} MiB, bound {f['memory_bound_mib']} MiB: "
-        + ("within" if f["within_bound"] else "EXCEEDED"),
+        (f"{c['years']} × {c['size_px']}² synthetic class cube, {f['windows']} windows of {c['chunk']}², "
+         f"{f['threads']} threads: filtered in {f['filter_wall_s']} s ({f['million_values_per_s']} M values/s)"),
+        (f"  peak RSS {f['peak_rss_mib']} MiB, bound {f['memory_bound_mib']} MiB: "
+         + ("within" if f["within_bound"] else "EXCEEDED")),
         f"  load average at start {f['machine']['load_average_at_start']}; values changed {f['changed']}",
     ])
