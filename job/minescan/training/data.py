@@ -594,3 +594,12 @@ def compute_normalization(x: np.ndarray, indices: np.ndarray, chunk: int = 64) -
     std = np.sqrt(var)
     std[std <= 1e-6 * np.maximum(np.abs(mean), 1.0)] = 1.0
     return Normalization(mean=mean.tolist(), std=std.tolist())
+
+
+def value_range(x: np.ndarray, max_chips: int = 512) -> tuple[float, float]:
+    """0.1 and 99.9 percentiles of the chips' values over all bands: what the model card
+    records as the training data's range, so a scan can refuse a scene in other units."""
+    step = max(1, len(x) // max_chips)
+    sample = np.asarray(x[::step], dtype=np.float64).ravel()
+    lo, hi = np.percentile(sample, [0.1, 99.9])
+    return float(lo), float(hi)
