@@ -18,7 +18,7 @@ from importlib import resources
 import jsonschema
 import kubernetes_validate
 import pytest
-from minescan.errors import EXIT_TRANSIENT, PERMANENT_EXIT_CODES
+from minescan.errors import EXIT_TRANSIENT, EXIT_USAGE, PERMANENT_EXIT_CODES
 from referencing import Registry, Resource
 
 from tests.test_k8s_manifests import (
@@ -116,7 +116,8 @@ def test_the_job_fails_for_good_on_bad_input_and_retries_the_rest():
     spec = one("Job")["spec"]
     rules = spec["podFailurePolicy"]["rules"]
     assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
-    assert rules[1]["action"] == "FailJob" and rules[1]["onExitCodes"]["values"] == [2, *PERMANENT_EXIT_CODES]
+    assert rules[1]["action"] == "FailJob"
+    assert rules[1]["onExitCodes"]["values"] == sorted({EXIT_USAGE, *PERMANENT_EXIT_CODES})
     assert EXIT_TRANSIENT not in rules[1]["onExitCodes"]["values"] and spec["backoffLimit"] >= 1
     assert spec["podReplacementPolicy"] == "Failed"
     pod_deadline = spec["template"]["spec"]["activeDeadlineSeconds"]

@@ -3,7 +3,7 @@
 The cube is synthesised window by window (never whole in memory; cached in the output
 folder and labelled synthetic): salt-and-pepper mining noise, mines that open in some year
 and stay, and cloud gaps of no data. The filter then runs in a child process, the same
-`minescan series filter` a user runs, so its peak RSS (`ru_maxrss`) is its own.
+`minescan series filter` a user runs, so its peak RSS (its own `ru_maxrss`, from `os.wait4`) is measured alone.
 
 The stated memory bound: the interpreter with numpy, scipy, zarr and dask.distributed
 (`BASE_BYTES`) plus, for every thread, one window's working set: its years × (chunk + 2 ×
@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,12 +99,18 @@ def run_filter_bench(out: str | Path, size: int = 10_000, years: int = 20, chunk
     cmd = [sys.executable, "-m", "minescan", "--log-format", "json", "series", "filter", str(cube),
            "--out", str(filtered), "--overwrite", "--chunk", str(chunk), "--threads", str(threads)]
     load = os.getloadavg()
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark filter failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
+        # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN would be the largest of
+        # every child this process ever had)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"benchmark filter failed ({child.returncode}):\n{stderr.read()[-3000:].decode()}")
+    peak = usage.ru_maxrss * 1024
     bound = memory_bound_bytes(years, chunk, threads)
     values = years * size * size
     figures = {
