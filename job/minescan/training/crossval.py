@@ -1,6 +1,6 @@
 """Cross-validation, the final model, and the model directory: `minescan train` as a function.
 
-Protocol (seed 000 §4.1–4.2): k-fold (10) with classes spread evenly, 30 epochs, metrics per
+Protocol (Balaniuk et al. 2020, §4.1–4.2): k-fold (10) with classes spread evenly, 30 epochs, metrics per
 validation fold, mean ± sd across folds, mean confusion matrix. Normalisation statistics
 come from each training fold only, so the validation fold never leaks into its own
 preprocessing. Both the paper's random split and a spatially grouped split are reported

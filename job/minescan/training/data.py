@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..bands import select_bands
 from ..errors import InputError
 from ..models.card import Normalization
 from ..ores import OreMapping, classify_ore
@@ -207,7 +208,7 @@ def read_chip_file(
 
     try:
         with rasterio.open(path) as src:
-            indexes = band_indexes(src.descriptions, src.count, bands, str(path))
+            indexes = list(select_bands(src.descriptions, src.count, bands, str(path)))
             if (src.height, src.width) != (size, size):
                 raise InputError(
                     f"{path} is {src.height}×{src.width} px; chips for this network must be "
@@ -220,24 +221,6 @@ def read_chip_file(
     chip = np.moveaxis(data, 0, -1)
     check_finite(chip, str(path))
     return chip, centre
-
-
-def band_indexes(
-    descriptions: tuple[str | None, ...], count: int, bands: tuple[str, ...], where: str
-) -> list[int]:
-    """1-based band indexes of `bands`: by description when the file names its bands."""
-    names = [d for d in descriptions if d]
-    if len(names) == count:
-        missing = [b for b in bands if b not in names]
-        if missing:
-            raise InputError(f"{where} has bands {names}, missing {missing}; check --bands")
-        return [names.index(b) + 1 for b in bands]
-    if count != len(bands):
-        raise InputError(
-            f"{where} has {count} bands but {len(bands)} are expected ({', '.join(bands)}); "
-            "check --bands"
-        )
-    return list(range(1, count + 1))
 
 
 def check_finite(chip: np.ndarray, where: str) -> None:
@@ -394,7 +377,7 @@ def read_point_chips(
     for scene in scenes:
         try:
             with rasterio.open(scene) as src:
-                indexes = band_indexes(src.descriptions, src.count, bands, str(scene))
+                indexes = list(select_bands(src.descriptions, src.count, bands, str(scene)))
                 xs, ys = warp("EPSG:4326", src.crs, lon.tolist(), lat.tolist())
                 rows, cols = rasterio.transform.rowcol(src.transform, xs, ys)
                 for i, (r, c) in enumerate(zip(rows, cols)):
