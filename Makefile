@@ -11,6 +11,8 @@ BENCH_OUT ?= bench-out
 BENCH_SIZE ?= 9216
 MAP_SITES ?= 20000
 SHARED ?= ../shared
+BENCH_SERIES_OUT ?= bench-series
+BENCH_SERIES_SIZE ?= 10000
 
 IMAGE ?= minescan
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -18,7 +20,7 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench bench-map demo-models vendor clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo bench bench-gpu bench-series bench-map demo-models vendor clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
@@ -26,6 +28,8 @@ help:
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
 	@echo "make bench-map   measure the offline map with $(MAP_SITES) sites in headless Chromium"
+	@echo "make bench-gpu   the same scan on a GPU (float32 and mixed precision); GPU node only"
+	@echo "make bench-series filter a 20x$(BENCH_SERIES_SIZE)^2 synthetic class cube; writes $(BENCH_SERIES_OUT)/"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
 	@echo "make vendor      refresh the map's inlined Leaflet (npm) and country outlines (SHARED=../shared)"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
@@ -53,7 +57,15 @@ demo: install
 
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
+	$(MINESCAN) bench backends --json $(BENCH_OUT)/backends.json
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
+
+# On a GPU node with the gpu extra (EXTRAS=gpu,dev): one short run that prints every figure.
+bench-gpu: install
+	$(MINESCAN) bench gpu --size $(BENCH_SIZE) --out $(BENCH_OUT)
+
+bench-series: install
+	$(MINESCAN) series bench-filters --size $(BENCH_SERIES_SIZE) --years 20 --out $(BENCH_SERIES_OUT)
 
 bench-map: install
 	$(PY) scripts/bench_map.py --sites $(MAP_SITES) --out $(BENCH_OUT)/map
@@ -83,4 +95,4 @@ deploy:
 	IMAGE=$(IMAGE) TAG=$(TAG) GSA=$(GSA) MANIFEST=$(MANIFEST) RUN=$(RUN) SCENES=$(SCENES) scripts/deploy.sh $(OVERLAY)
 
 clean:
-	rm -rf $(OUT) $(BENCH_OUT) build dist job/*.egg-info
+	rm -rf $(OUT) $(BENCH_OUT) $(BENCH_SERIES_OUT) build dist job/*.egg-info

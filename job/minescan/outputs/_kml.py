@@ -5,7 +5,8 @@ The file validates against the OGC KML 2.2 schema: elements in the schema's orde
 as a typed `Schema` whose `SchemaData` every Placemark carries, so GDAL reads numbers as
 numbers. One Folder per impact class, always all three and in class order, so GDAL's KML
 drivers (which read each Folder as a layer) see the same layers in every file. The text is
-written directly, not through an object model: a national run has 10⁵ sites.
+written directly with the standard library's escaping, not through an object model
+(simplekml took 1 s of CPU per 1,300 placemarks; a national run has 10⁵ sites).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import html
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import atomic_path
