@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 COG_OPTIONS = {"compress": "DEFLATE", "predictor": "3", "blocksize": "512", "overview_resampling": "average"}
 #: mosaic block edge in cells: one block of float32 is 4 MiB
 MOSAIC_BLOCK = 1024
+#: GDAL block cache while the mosaic is written (MiB)
+GDAL_CACHE_MB = 128
 
 
 @dataclass(frozen=True)
@@ -201,13 +203,15 @@ def build_mosaic(
         "blockxsize": 512, "blockysize": 512, "compress": "DEFLATE", "predictor": 3, "bigtiff": "IF_SAFER",
     }
     out.mkdir(parents=True, exist_ok=True)
+    # GDAL's block cache defaults to 5 % of the machine's memory; cap it so the COG copy
+    # (which reads the staged blocks back to build overviews) stays small on any machine
     try:
-        with rasterio.open(staged, "w", **profile) as dst:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(staged, "w", **profile) as dst:
             # the scheduler holds at most a few blocks at once: bounded memory for any country
             with dask.config.set(scheduler="threads", num_workers=workers):
                 da.store(mosaic, _WindowWriter(dst), lock=threading.Lock())
             dst.set_band_description(1, "p_mine")
-        with atomic_path(cog) as tmp:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), atomic_path(cog) as tmp:
             rasterio.shutil.copy(staged, tmp, driver="COG", **COG_OPTIONS)
     finally:
         staged.unlink(missing_ok=True)
