@@ -472,6 +472,94 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def read_with_generation(uri: Uri) -> tuple[bytes | None, int]:
+    """The content of a compare-and-swap object and its generation: ``(None, 0)`` if absent.
+
+    Pass the generation to `replace_if_generation`. The content and the generation always
+    belong together: a write in between makes this call read again. On Cloud Storage the
+    generation is the object's; locally the object is a directory of immutable numbered
+    files (``<uri>/<generation>``) and the highest one is current, so an object written
+    with `replace_if_generation` is read with this function, not `read_bytes`.
+    """
+    uri = _check_uri(uri)
+    if is_remote(uri):
+        return _call(uri, "read", lambda: _read_generation_gcs(uri))
+    return _call(uri, "read", lambda: _read_generation_local(Path(uri)))
+
+
+def replace_if_generation(uri: Uri, data: bytes, generation: int) -> bool:
+    """Write `data` to `uri` only if its generation is still `generation` (0: only if it
+    does not exist): True if this call wrote it, False if another writer got there first.
+
+    A compare-and-swap: of several writers that read the same generation exactly one
+    succeeds, and readers see the old content or the new one, never a mix. As with
+    `create_only`, a Cloud Storage retry after a lost response compares contents to judge
+    whether its own first try landed, so make `data` unique to the writer.
+    """
+    uri = _check_uri(uri)
+    if generation < 0:
+        raise InputError(f"generation {generation} for {uri} must be 0 or more")
+    if is_remote(uri):
+        return _replace_if_generation_gcs(uri, data, generation)
+    path = Path(uri)
+    return _call(uri, "write", lambda: _create_only_local(path / _generation_name(generation + 1), data))
+
+
+def _generation_name(generation: int) -> str:
+    # zero-padded so that names sort as numbers do
+    return f"{generation:012d}"
+
+
+def _read_generation_local(path: Path) -> tuple[bytes | None, int]:
+    if not path.is_dir():
+        if path.exists():
+            raise InputError(f"{path} is a plain file, not a compare-and-swap object: move it aside")
+        return None, 0
+    numbered = [int(name) for name in os.listdir(path) if name.isdigit()]
+    if not numbered:
+        return None, 0
+    current = max(numbered)
+    # generation files are immutable once linked into place, so this read cannot tear
+    return (path / _generation_name(current)).read_bytes(), current
+
+
+def _read_generation_gcs(uri: str) -> tuple[bytes | None, int]:
+    from google.api_core.exceptions import PreconditionFailed
+
+    bucket_name, key = _bucket_key(uri)
+    bucket = _gcs_client(storage_env()).bucket(bucket_name)
+    while True:
+        blob = bucket.get_blob(key, retry=None)
+        if blob is None:
+            return None, 0
+        try:
+            return blob.download_as_bytes(if_generation_match=blob.generation, retry=None), blob.generation
+        except PreconditionFailed:
+            continue  # replaced between the two requests: read the new generation
+
+
+def _replace_if_generation_gcs(uri: str, data: bytes, generation: int) -> bool:
+    from google.api_core.exceptions import PreconditionFailed
+
+    bucket_name, key = _bucket_key(uri)
+    tries = 0
+
+    def attempt() -> bool:
+        nonlocal tries
+        tries += 1
+        blob = _gcs_client(storage_env()).bucket(bucket_name).blob(key)
+        try:
+            blob.upload_from_string(
+                data, content_type=_content_type(key), if_generation_match=generation, retry=None
+            )
+        except PreconditionFailed:
+            # a retry may meet the object its own lost first try wrote
+            return tries > 1 and blob.download_as_bytes(retry=None) == data
+        return True
+
+    return _call(uri, "replace", attempt)
+
+
 # ---------------------------------------------------------------- trees
 
 

@@ -36,8 +36,9 @@ def scan_to_shard(
     """Scan `scene` and commit its shard at `shard_uri` (local path or gs://)."""
     from .. import storage
     from ..models.bundled import load_models
+    from ..models.registry import follow_channel
 
-    config = config or ScanConfig()
+    config = follow_channel(config or ScanConfig())
     if storage.read_shard(shard_uri) is not None:
         if not overwrite:
             raise ConflictError(
