@@ -89,8 +89,24 @@ def list_cmd(registry, kind, as_json):
     for row in rows:
         channels = f"  [{', '.join(row['channels'])}]" if row["channels"] else ""
         click.echo(f"{row['version']}  {row['model']}  published {row['published_at']}{channels}")
-        click.echo(f"    bands {','.join(row['bands'])}; training {row['training']}")
-        click.echo(f"    evaluation {row['evaluation']}")
+        click.echo(f"    bands {','.join(row['bands'])}; training {_training_text(row['training'])}")
+        click.echo(f"    evaluation: {_evaluation_text(row['evaluation'])}")
+
+
+def _training_text(training: dict) -> str:
+    if training["n_chips"] is None:
+        return f"data not described ({training['source'] or 'no source'})"
+    counts = ", ".join(f"{k} {v}" for k, v in (training["counts"] or {}).items())
+    return f"{training['n_chips']} chips ({counts}) from {training['source']}"
+
+
+def _evaluation_text(evaluation: dict) -> str:
+    parts = [f"{scheme} CV " + " ".join(f"{m} {v:.3f}" for m, v in figures.items() if m in ("accuracy", "kappa"))
+             for scheme, figures in evaluation["cv"].items()]
+    for channel, gate in evaluation["gates"].items():
+        figures = " ".join(f"{m} {gate[m]:.3f}" for m in ("recall", "precision", "kappa") if gate.get(m) is not None)
+        parts.append(f"gate {channel} {'passed' if gate['passed'] else 'REJECTED'} {figures}".rstrip())
+    return "; ".join(parts) or "none recorded"
 
 
 @models.command("gate")
@@ -116,8 +132,9 @@ def gate(registry, candidates, channel, eval_uri, rules_uri):
         click.echo(f"{report.candidate} passed against {channel} "
                    f"({report.baseline or 'no current version'}) → {uri}")
         for o in report.outcomes:
-            click.echo(f"    {o.rule}: {o.candidate if o.candidate is not None else '-'} "
-                       f"(current {o.current if o.current is not None else '-'}) {o.note}".rstrip())
+            values = "" if o.candidate is None else f": {o.candidate:.4f}" + (
+                "" if o.current is None else f" (current {o.current:.4f})")
+            click.echo(f"    {o.rule}{values} {o.note}".rstrip())
 
 
 @models.command("promote")

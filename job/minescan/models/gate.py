@@ -75,7 +75,8 @@ class GateRule(BaseModel):
         if self.min is not None:
             parts.append(f"{self.metric} ≥ {self.min:g}")
         if self.min_delta is not None:
-            parts.append(f"{self.metric} ≥ current {self.min_delta:+g}")
+            sign = "−" if self.min_delta < 0 else "+"
+            parts.append(f"{self.metric} ≥ current {sign} {abs(self.min_delta):g}")
         return " and ".join(parts) + (f" ({self.kind})" if self.kind else "")
 
 
@@ -133,7 +134,7 @@ def load_rules(uri: str) -> GateRules:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "top level"
-        raise InputError(f"gate rules {uri}: {where}: {first['msg']}") from None
+        raise InputError(f"gate rules {uri}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def check_rules(rules: GateRules, kind: str, candidate: dict[str, Any],
@@ -245,7 +246,8 @@ def _evaluate(model_dir: Path, data: Path, name: str, bands: list[str], eval_uri
         return evaluate_model(str(model_dir), DataSpec(data=str(data)))
     except InputError as exc:
         raise InputError(
-            f"evaluation set {eval_uri} does not fit {name} (bands {','.join(bands)}): {exc}"
+            f"evaluation set {eval_uri} does not fit {name} (bands {','.join(bands)}): "
+            f"{str(exc).removesuffix('; check --bands')}"
         ) from None
 
 
