@@ -203,3 +203,16 @@ def test_mapping_from_a_channel_that_does_not_exist_is_exit_3(registry, tmp_path
                     "--registry", registry, "--channel", "prod"]) == EXIT_BAD_INPUT
     assert "channel prod does not exist" in one_error_line(capsys)
     assert not (tmp_path / "run" / reg.RUN_CHANNEL_FILE).exists()
+
+
+def test_train_publish_puts_the_trained_model_in_the_registry(registry, tmp_path, capsys):
+    from tests.training.test_cli import BANDS, make_chips
+
+    chips = make_chips(tmp_path / "chips", 21, ("high", "low", "no_ore"), 4)
+    out = tmp_path / "candidate"
+    assert run_cli(["train", "impact", "--data", chips, "--out", out, "--bands", BANDS, "--folds", "0",
+                    "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--publish", registry]) == EXIT_OK
+    version = capsys.readouterr().out.splitlines()[-1].split()[0]
+    published = reg.get_version(registry, version)
+    assert published.record.source == str(out) and published.card.bands == BANDS.split(",")
+    assert published.record.files == storage.hash_tree(out)
