@@ -73,8 +73,8 @@ train() {  # train KIND OUT
         ;;
     job)
         # The GPU training Job writes the model to TRAIN_OUT (and publishes it itself).
-        TRAIN_MODEL=$kind TRAIN_DATA=${!data_var} TRAIN_OUT=$out REGISTRY=$REGISTRY \
-            "$(dirname "$0")/deploy.sh" gpu-train >&2
+        IMAGE=${IMAGE:-} GSA=${GSA:-} TRAIN_MODEL=$kind TRAIN_DATA=${!data_var} TRAIN_OUT=$out \
+            REGISTRY=$REGISTRY "$(dirname "$0")/deploy.sh" gpu-train >&2
         kubectl -n minescan wait --for=condition=complete job/minescan-train --timeout=24h >&2
         kubectl -n minescan delete job minescan-train --wait=true >&2
         ;;
