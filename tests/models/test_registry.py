@@ -216,3 +216,17 @@ def test_train_publish_puts_the_trained_model_in_the_registry(registry, tmp_path
     published = reg.get_version(registry, version)
     assert published.record.source == str(out) and published.card.bands == BANDS.split(",")
     assert published.record.files == storage.hash_tree(out)
+
+
+def test_a_single_scan_can_follow_a_channel_too(registry, tmp_path, capsys):
+    from tests.models.test_rollout import write_manifest
+
+    imp = reg.publish(registry, str(DEMO_MODELS / "impact")).version
+    disc = reg.publish(registry, str(DEMO_MODELS / "discovery")).version
+    reg.promote(registry, "prod", {"discovery": disc, "impact": imp}, force=True)
+    scene = open(write_manifest(tmp_path, n=1)).read().split()[0]
+    assert run_cli(["scan", scene, "--out", tmp_path / "shard", "--registry", registry,
+                    "--channel", "prod"]) == EXIT_OK
+    config = storage.read_shard(str(tmp_path / "shard")).success["config"]
+    assert config["impact_model"] == reg.get_version(registry, imp).data_uri
+    assert config["discovery_model"] == reg.get_version(registry, disc).data_uri

@@ -64,7 +64,7 @@ def test_gate_rejects_worse_promotes_better_one_race_wins_rollback_and_a_run_kee
             "--rules", str(rules)]
     assert run_cli([*gate, "--candidate", bad]) == EXIT_BAD_MODEL
     assert channel_state(registry) == before
-    (uri, report), = reg.gate_reports(registry, bad)
+    ((_, report),) = reg.gate_reports(registry, bad)
     assert report["passed"] is False and report["baseline"] == mid
     recall = next(o for o in report["outcomes"] if o["metric"] == "recall")
     assert recall["candidate"] < recall["current"] - 0.01 and not recall["passed"]
@@ -75,7 +75,7 @@ def test_gate_rejects_worse_promotes_better_one_race_wins_rollback_and_a_run_kee
 
     # a better one passes the same gate on the same pinned set and is promoted
     assert run_cli([*gate, "--candidate", good]) == EXIT_OK
-    (_, passed), = reg.gate_reports(registry, good)
+    ((_, passed),) = reg.gate_reports(registry, good)
     assert passed["passed"] and passed["eval"]["sha256"] == report["eval"]["sha256"]
     assert passed["metrics"]["candidate"]["recall"] > passed["metrics"]["current"]["recall"]
     assert run_cli(["models", "promote", "--registry", registry, "--channel", "prod",

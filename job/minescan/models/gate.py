@@ -31,12 +31,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .. import __version__, storage
 from ..errors import InputError, ModelError
 from ..training.metrics import METRIC_NAMES
-from .registry import GATES_DIR, Kind, check_channel, fetched_version, gate_reports, read_channel, version_uri
+from .registry import (
+    GATES_DIR,
+    ChannelPointer,
+    Kind,
+    check_channel,
+    fetched_version,
+    gate_reports,
+    read_channel,
+    version_uri,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +81,7 @@ class GateRule(BaseModel):
         return metric
 
     @model_validator(mode="after")
-    def _has_a_bound(self) -> "GateRule":
+    def _has_a_bound(self) -> GateRule:
         if self.min is None and self.min_delta is None:
             raise ValueError(f"rule on {self.metric} needs min or min_delta")
         return self
@@ -197,8 +213,9 @@ def run_gate(registry: str, candidates: list[str], channel: str, eval_uri: str,
     return results
 
 
-def _gate_one(registry, name, channel, pointer, eval_uri, eval_root: Path, rules: GateRules):
-    with fetched_version(registry, name) as (version, card, local):
+def _gate_one(registry: str, name: str, channel: str, pointer: ChannelPointer | None, eval_uri: str,
+              eval_root: Path, rules: GateRules) -> tuple[GateReport, str]:
+    with fetched_version(registry, name) as (_, card, local):
         kind = card.kind
         data = eval_root / kind if (eval_root / kind).is_dir() else eval_root
         digest = eval_digest(data)

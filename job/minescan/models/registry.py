@@ -57,7 +57,7 @@ GATES_DIR = "gates"
 #: where a run records the channel pointer it follows (created once, by its first pod)
 RUN_CHANNEL_FILE = "channel.json"
 DIGEST_CHARS = 16
-_VERSION_RE = re.compile(r"(discovery|impact)-[0-9a-f]{%d}" % DIGEST_CHARS)
+_VERSION_RE = re.compile(rf"(discovery|impact)-[0-9a-f]{{{DIGEST_CHARS}}}")
 _CHANNEL_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 
@@ -467,7 +467,7 @@ def rollback(registry: str, channel: str, *, by: str | None = None, note: str = 
 # ---------------------------------------------------------------- runs that follow a channel
 
 
-def follow_channel(config: "ScanConfig", run: str | None = None) -> "ScanConfig":
+def follow_channel(config: ScanConfig, run: str | None = None) -> ScanConfig:
     """`config` with the model paths of the channel it follows (unchanged if it follows none).
 
     With a `run`, the channel is resolved once for the whole run: the first pod records the
