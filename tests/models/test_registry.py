@@ -8,13 +8,15 @@ import shutil
 
 import pytest
 from minescan import storage
-from minescan.errors import EXIT_BAD_INPUT, EXIT_BAD_MODEL, EXIT_CONFLICT, EXIT_OK
+from minescan.batch import commit
+from minescan.errors import EXIT_BAD_INPUT, EXIT_BAD_MODEL, EXIT_CONFLICT
 from minescan.models import registry as reg
 from minescan.models.bundled import DEMO_MODELS
 from minescan.models.gate import GateRules, check_rules
 
 from tests.helpers import run_cli
 
+EXIT_OK = 0
 ABSENT = "impact-0000000000000000"
 
 
@@ -202,7 +204,7 @@ def test_mapping_from_a_channel_that_does_not_exist_is_exit_3(registry, tmp_path
     assert run_cli(["map", "--manifest", manifest, "--out", tmp_path / "run", "--index", "0",
                     "--registry", registry, "--channel", "prod"]) == EXIT_BAD_INPUT
     assert "channel prod does not exist" in one_error_line(capsys)
-    assert not (tmp_path / "run" / reg.RUN_CHANNEL_FILE).exists()
+    assert not (tmp_path / "run" / "channel.json").exists()
 
 
 def test_train_publish_puts_the_trained_model_in_the_registry(registry, tmp_path, capsys):
@@ -227,6 +229,6 @@ def test_a_single_scan_can_follow_a_channel_too(registry, tmp_path, capsys):
     scene = open(write_manifest(tmp_path, n=1)).read().split()[0]
     assert run_cli(["scan", scene, "--out", tmp_path / "shard", "--registry", registry,
                     "--channel", "prod"]) == EXIT_OK
-    config = storage.read_shard(str(tmp_path / "shard")).success["config"]
+    config = commit.read_committed(str(tmp_path / "shard")).record["config"]
     assert config["impact_model"] == reg.get_version(registry, imp).data_uri
     assert config["discovery_model"] == reg.get_version(registry, disc).data_uri

@@ -9,11 +9,12 @@ import threading
 import numpy as np
 import pytest
 from minescan import storage
-from minescan.errors import EXIT_BAD_MODEL, EXIT_OK, ConflictError
+from minescan.errors import EXIT_BAD_MODEL, ConflictError
 from minescan.models import registry as reg
 
 from tests.helpers import random_scene, run_cli, write_scene
 
+EXIT_OK = 0
 RULES = "rules:\n  - {metric: recall, min_delta: -0.01}\n  - {metric: precision, min: 0.5}\n"
 
 
@@ -41,7 +42,9 @@ def write_manifest(tmp_path, n=2):
 def test_gate_rejects_worse_promotes_better_one_race_wins_rollback_and_a_run_keeps_its_models(
     tmp_path, gcs_emulator, impact_models, eval_set, monkeypatch
 ):
-    from minescan.batch.runner import map_scene, read_run, shard_uri
+    from minescan.batch.commit import read_committed
+    from minescan.batch.layout import RunLayout
+    from minescan.batch.runner import map_scene, read_run
     from minescan.models.bundled import DEMO_MODELS
     from minescan.scan.config import ScanConfig
 
@@ -132,10 +135,10 @@ def test_gate_rejects_worse_promotes_better_one_race_wins_rollback_and_a_run_kee
     assert reg.read_channel(registry, "prod")[0].impact == mid
     assert map_scene(manifest, run, 1, config=follow).status == "committed"
     assert read_run(run) == pinned
-    shards = [storage.read_shard(shard_uri(run, s)).success for s in ("s0", "s1")]
+    shards = [read_committed(RunLayout(run).shard(s).root).record for s in ("s0", "s1")]
     assert shards[0]["model_version"] == shards[1]["model_version"]
     assert shards[0]["config"]["impact_model"] == shards[1]["config"]["impact_model"] == pinned["models"]["impact"]["path"]
-    channel_pin = json.loads(storage.read_text(storage.join(run, reg.RUN_CHANNEL_FILE)))
+    channel_pin = json.loads(storage.read_text(RunLayout(run).channel_json))
     assert (channel_pin["seq"], channel_pin["impact"], channel_pin["discovery"]) == (4, good, disc)
 
     # the next run picks up the new version

@@ -10,7 +10,7 @@
 A version's name is its network kind and the first 16 hex digits of the SHA-256 of its
 model card (which holds the SHA-256 of the weights), so the same model always gets the
 same name and two different models never share one. Versions are committed with the shard
-protocol (`storage.publish_shard`): a version is there whole or not at all, and one that
+protocol (`batch.commit`): a version is there whole or not at all, and one that
 exists is never overwritten. Reading a version checks every file against its record.
 
 A channel moves by compare-and-swap on the pointer's generation
@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import storage
+from ..batch import commit
+from ..batch.layout import MARKER, RunLayout
 from ..errors import ConflictError, InputError, ModelError
 from .card import ModelCard, read_model_card
 
@@ -54,8 +56,6 @@ VERSIONS_DIR = "versions"
 CHANNELS_DIR = "channels"
 HISTORY_DIR = "history"
 GATES_DIR = "gates"
-#: where a run records the channel pointer it follows (created once, by its first pod)
-RUN_CHANNEL_FILE = "channel.json"
 DIGEST_CHARS = 16
 _VERSION_RE = re.compile(rf"(discovery|impact)-[0-9a-f]{{{DIGEST_CHARS}}}")
 _CHANNEL_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -183,14 +183,15 @@ def publish(registry: str, model_dir: str) -> PublishOutcome:
         card = read_model_card(local)  # validates the card and checks the weights hash
         name = version_name(card)
         files = storage.hash_tree(local)
-        if storage.SUCCESS_NAME in files:
-            raise InputError(f"{model_dir} holds a {storage.SUCCESS_NAME}: publish a model directory, not a shard")
+        if MARKER in files:
+            raise InputError(f"{model_dir} holds a {MARKER}: publish a model directory, not a shard")
         record = VersionRecord(
             version=name, kind=card.kind, card_sha256=card_digest(card), files=files,
             published_at=_now(), source=str(model_dir), card=card.model_dump(mode="json"),
         )
         uri = version_uri(registry, name)
-        if storage.publish_shard(local, uri, record.model_dump(mode="json")):
+        # the commit records every file's SHA-256 itself
+        if commit.publish_dir(local, uri, record.model_dump(mode="json", exclude={"files"})):
             log.info("published", extra={"version": name, "uri": uri, "model": card.ref})
             return PublishOutcome(name, uri, "published")
     existing = get_version(registry, name)
@@ -206,17 +207,17 @@ def publish(registry: str, model_dir: str) -> PublishOutcome:
 def get_version(registry: str, version: str) -> Version:
     """A version's record (no download); `InputError` if there is no such version."""
     uri = version_uri(registry, version)
-    shard = storage.read_shard(uri)
-    if shard is None:
+    committed = commit.read_committed(uri)
+    if committed is None:
         raise InputError(
             f"version {version} does not exist in {registry}; "
             f"`minescan models list --registry {registry}` shows its versions"
         )
-    fields = {k: v for k, v in shard.success.items() if k != "data"}
-    record: VersionRecord = _parse(VersionRecord, fields, storage.join(uri, storage.SUCCESS_NAME))
+    fields = {k: v for k, v in committed.record.items() if k != "data"}
+    record: VersionRecord = _parse(VersionRecord, fields, storage.join(uri, MARKER))
     if record.version != version:
         raise ModelError(f"registry object {uri} records version {record.version}: the registry is corrupted")
-    return Version(record=record, uri=uri, data_uri=shard.data_uri)
+    return Version(record=record, uri=uri, data_uri=committed.data_uri)
 
 
 def list_versions(registry: str, kind: Kind | None = None) -> list[Version]:
@@ -483,7 +484,7 @@ def follow_channel(config: ScanConfig, run: str | None = None) -> ScanConfig:
     if pin is None:
         pin = _channel_pin(config.registry, config.channel)
         if run is not None and not storage.create_only(
-            storage.join(run, RUN_CHANNEL_FILE), json.dumps(pin, indent=2, sort_keys=True).encode()
+            RunLayout(run).channel_json, json.dumps(pin, indent=2, sort_keys=True).encode()
         ):
             pin = _run_pin(run)  # another pod of this run resolved it first: use its record
     if (pin["registry"], pin["channel"]) != (config.registry, config.channel):
@@ -512,7 +513,7 @@ def _channel_pin(registry: str, channel: str) -> dict[str, Any]:
 
 
 def _run_pin(run: str) -> dict[str, Any] | None:
-    uri = storage.join(run, RUN_CHANNEL_FILE)
+    uri = RunLayout(run).channel_json
     try:
         pin = json.loads(storage.read_text(uri))
     except storage.NotFoundError:
