@@ -124,5 +124,6 @@ else
     fi
     versions=()
     for version in ${DISCOVERY_VERSION:-} ${IMPACT_VERSION:-}; do versions+=("$version"); done
+    [ "${#versions[@]}" -gt 0 ] || die "no versions to release in $STATE"
     gate_and_promote "$PROD_CHANNEL" "${versions[@]}"
 fi
