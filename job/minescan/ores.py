@@ -1,4 +1,4 @@
-"""Ore name → environmental impact class (seed 000 §3.4, DESIGN §4).
+"""Ore name → environmental impact class (Balaniuk et al. 2020, §3.4; docs/ARCHITECTURE.md, "The networks").
 
 The paper's classes: high = lead, iron, niobium, zinc, copper, phosphate, nickel, schist,
 manganese, bauxite; low = sand, gravel, clay, stones; no_ore = soil, rocks, vegetation.
@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import InputError
 
 Impact = Literal["high", "low", "no_ore"]
-IMPACT_ORDER: tuple[Impact, ...] = ("high", "low", "no_ore")
+#: the impact classes, most harmful first: the impact network's softmax order too
+IMPACT_CLASSES: tuple[Impact, ...] = ("high", "low", "no_ore")
 
 
 class Ore(BaseModel):
@@ -128,7 +129,7 @@ def classify_ore(name: str, mapping: OreMapping | None = None) -> OreMatch | Non
                 break
     if not found:
         return None
-    impact = min((_impact_of(o, mapping) for o in found), key=IMPACT_ORDER.index)
+    impact = min((_impact_of(o, mapping) for o in found), key=IMPACT_CLASSES.index)
     return OreMatch(name=name, ores=tuple(found), impact=impact)
 
 
@@ -138,7 +139,7 @@ def classify_ores(names: Iterable[str], mapping: OreMapping | None = None) -> Or
     occurrences = Counter(n.strip() for n in names)
     matches: dict[str, OreMatch] = {}
     unknown: dict[str, int] = {}
-    counts = {impact: 0 for impact in IMPACT_ORDER}
+    counts = {impact: 0 for impact in IMPACT_CLASSES}
     for name, n in occurrences.items():
         match = classify_ore(name, mapping) if name else None
         if match is None:

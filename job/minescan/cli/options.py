@@ -25,7 +25,7 @@ def scan_options(f):
     return f
 
 
-def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base: dict | None = None,
+def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
                      discovery_model=None, impact_model=None, input_scale=None, registry=None,
                      channel=None) -> ScanConfig:
     """One ScanConfig from a file, then command-line overrides; validated once."""
@@ -33,7 +33,7 @@ def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base
 
     from ..errors import InputError
 
-    data = dict(base or {})
+    data: dict = {}
     if config_file:
         data.update(load_yaml_or_json(config_file))
     if discovery_model:
