@@ -24,9 +24,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InputError
+from .validation import validate
 
 Impact = Literal["high", "low", "no_ore"]
 #: the impact classes, most harmful first: the impact network's softmax order too
@@ -157,13 +158,9 @@ def load_ore_mapping(path: str | Path | None = None, gold_impact: Impact | None 
     else:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            mapping = OreMapping.model_validate(raw)
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read ore mapping {path}: {exc}") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InputError(f"ore mapping {path} is invalid at '{where}': {first['msg']}") from None
+        mapping = validate(OreMapping, raw, f"ore mapping {path} is invalid")
     if gold_impact is not None:
         mapping = mapping.model_copy(update={"gold_impact": gold_impact})
     return mapping

@@ -717,6 +717,16 @@ def list_dir(uri: Uri) -> list[str]:
     return _call(uri, "list", ls)
 
 
+def find(uri: Uri) -> list[str]:
+    """Sorted URIs (or local paths) of every file or object under `uri`; [] when none."""
+    uri = _check_uri(uri)
+    if not is_remote(uri):
+        root = Path(uri)
+        return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    fs, path = filesystem(uri)
+    return sorted(f"{GS}{key}" for key in _remote_files(fs, uri, path))
+
+
 def rm_tree(uri: Uri) -> None:
     """Delete `uri` and everything under it; a missing one is fine."""
     uri = _check_uri(uri)

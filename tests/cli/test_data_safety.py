@@ -47,11 +47,14 @@ def _tree(root: Path) -> dict[str, str]:
 
 
 def _error_line(capsys) -> str:
+    """The one error line (text on a terminal, a JSON object's message when stderr is not
+    one, as under pytest), checked to carry no traceback."""
     err = capsys.readouterr().err.strip().splitlines()
     assert err, "no error line"
-    assert err[-1].startswith("minescan: error: "), err
+    last = json.loads(err[-1])["message"] if err[-1].startswith("{") else err[-1]
+    assert last.startswith("minescan: error: "), err
     assert not any("Traceback" in line for line in err), err
-    return err[-1]
+    return last
 
 
 @pytest.fixture()
@@ -68,7 +71,7 @@ def run_with_national(tmp_path, scene, tiny_models) -> tuple[Path, Path]:
     manifest.write_text(f"{scene}\n{other}\n")
     run = tmp_path / "run"
     for index in (0, 1):
-        assert run_cli(["map", "--manifest", manifest, "--out", run, "--index", index, *_models(tiny_models)]) == 0
+        assert run_cli(["map", "--manifest", manifest, "--run", run, "--index", index, *_models(tiny_models)]) == 0
     assert run_cli(["reduce", "--run", run]) == 0
     return run, manifest
 
@@ -89,7 +92,7 @@ def test_a_manifest_scene_id_that_is_not_a_plain_name_is_refused_before_any_work
     before = _tree(tmp_path)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"scenes": [{"id": "ok", "uri": str(scene)}, {"id": bad_id, "uri": str(scene)}]}))
-    code = run_cli(["map", "--manifest", manifest, "--out", run, "--index", 1, *_models(tiny_models)])
+    code = run_cli(["map", "--manifest", manifest, "--run", run, "--index", 1, *_models(tiny_models)])
     assert code == EXIT_BAD_INPUT
     assert "scene id" in _error_line(capsys) or "manifest is malformed" in capsys.readouterr().err
     after = _tree(tmp_path)
@@ -339,10 +342,10 @@ def test_a_read_only_output_is_exit_73_and_a_committed_run_rechecks_without_writ
     before = _tree(run)
     _read_only(monkeypatch, tmp_path)
     # the committed run: pinning only reads run.json, the shard is skipped
-    assert run_cli(["map", "--manifest", manifest, "--out", run, "--index", 0, *_models(tiny_models)]) == 0
+    assert run_cli(["map", "--manifest", manifest, "--run", run, "--index", 0, *_models(tiny_models)]) == 0
     capsys.readouterr()
     # a new run in the read-only place cannot even pin itself
-    code = run_cli(["map", "--manifest", manifest, "--out", tmp_path / "new-run", "--index", 0, *_models(tiny_models)])
+    code = run_cli(["map", "--manifest", manifest, "--run", tmp_path / "new-run", "--index", 0, *_models(tiny_models)])
     assert code == EXIT_CANT_WRITE
     assert "Read-only file system" in _error_line(capsys)
     assert _tree(run) == before
@@ -383,7 +386,7 @@ def test_signed_urls_are_not_stored_in_the_run_or_echoed(tmp_path, scene, tiny_m
     storage.write_bytes(signed.split("?")[0], scene.read_bytes())
     manifest = tmp_path / "m.json"
     manifest.write_text(json.dumps({"scenes": [{"id": "s0", "uri": signed}]}))
-    code = run_cli(["map", "--manifest", manifest, "--out", tmp_path / "run", "--index", 0, *_models(tiny_models)])
+    code = run_cli(["map", "--manifest", manifest, "--run", tmp_path / "run", "--index", 0, *_models(tiny_models)])
     out = capsys.readouterr()
     assert code == EXIT_BAD_INPUT  # the object name holds no query string: it does not exist
     assert "SECRET123" not in out.err + out.out

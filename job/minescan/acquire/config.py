@@ -14,13 +14,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from ..bands import DEFAULT_BANDS, check_bands
-from ..errors import InputError
+from ..validation import validate
 
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
 CLOUD_SCORE_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
@@ -146,10 +145,4 @@ class LandsatConfig(BaseModel):
 
 def validated(model: type[M], **values: object) -> M:
     """Build `model` from `values`, turning a validation failure into a one-line InputError."""
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise InputError(f"{model.__name__}{'.' + where if where else ''}: {msg}") from None
+    return validate(model, values, f"{model.__name__} is invalid")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..batch.manifest import GridDef
-from ..errors import InputError
 
 
 class ScanConfig(BaseModel):
@@ -20,14 +17,6 @@ class ScanConfig(BaseModel):
     )
     impact_model: str | None = Field(
         None, description="impact model directory, local or gs://; None: the bundled demo model"
-    )
-    registry: str | None = Field(
-        None, description="model registry (local or gs://) whose `channel` names the models"
-    )
-    channel: str | None = Field(
-        None,
-        description="follow this registry channel (e.g. prod) instead of model paths; a run "
-        "resolves it once, when its first scene is mapped, and run.json pins the versions",
     )
     threshold: float | None = Field(
         None, ge=0, le=1, description="p(mine) for a candidate; None: the model's (paper: 0.6)"
@@ -55,33 +44,3 @@ class ScanConfig(BaseModel):
         description="the manifest's global grid, for national cell indices (set by `map`); "
         "None: scene-local cells only",
     )
-
-    @model_validator(mode="after")
-    def _models_from_paths_or_a_channel(self) -> "ScanConfig":
-        if (self.registry is None) != (self.channel is None):
-            raise ValueError("registry and channel go together: set both, or neither")
-        if self.channel is not None and (self.discovery_model or self.impact_model):
-            raise ValueError(
-                "a config that follows a channel names no model directories: "
-                "drop discovery_model/impact_model, or drop registry/channel"
-            )
-        return self
-
-
-def load_yaml_or_json(path: str | Path) -> dict:
-    """Read a config file (YAML or JSON) into a dict, with a clear error if it is not one."""
-    import json
-
-    text = Path(path).read_text()
-    try:
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-    except Exception as exc:
-        raise InputError(f"cannot parse config {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"config {path} must hold a mapping of settings")
-    return data
