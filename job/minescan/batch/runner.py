@@ -142,7 +142,7 @@ def map_scene(
     """Scan scene `index` of the manifest into the run, unless it is already committed."""
     from ..models.bundled import load_models, resolve_models
     from ..models.card import verified_card
-    from ..models.registry import follow_channel
+    from ..registry.follow import follow_channel
     from .manifest import read_manifest
     from .shard import scan_and_commit
 

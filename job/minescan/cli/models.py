@@ -74,7 +74,7 @@ def publish(model_dir, registry):
 
     Example: minescan models publish models/impact-v3 --registry gs://BUCKET/registry
     """
-    from ..models.registry import publish as publish_version
+    from ..registry.store import publish as publish_version
 
     outcome = publish_version(registry, model_dir)
     click.echo(f"{outcome.version} {outcome.status} → {outcome.uri}")
@@ -89,7 +89,7 @@ def list_cmd(registry, kind, as_json):
 
     Example: minescan models list --registry gs://BUCKET/registry --kind impact
     """
-    from ..models.registry import describe_versions
+    from ..registry.store import describe_versions
 
     rows = describe_versions(registry, kind)
     if as_json:
@@ -138,7 +138,7 @@ def gate(registry, candidates, channel, eval_uri, rules_uri):
     Example: minescan models gate --registry gs://B/registry --candidate impact-0123456789abcdef
     --channel prod --eval gs://B/eval/2025 --rules configs/gate.yaml
     """
-    from ..models.gate import run_gate
+    from ..registry.gate import run_gate
 
     for report, uri in run_gate(registry, list(candidates), channel, eval_uri, rules_uri):
         click.echo(f"{report.candidate} passed against {channel} "
@@ -165,7 +165,7 @@ def promote_cmd(registry, channel, discovery, impact, force, note, by):
     Example: minescan models promote --registry gs://B/registry --channel prod
     --impact impact-0123456789abcdef
     """
-    from ..models.registry import promote
+    from ..registry.store import promote
 
     pointer, changed = promote(registry, channel, {"discovery": discovery, "impact": impact},
                                force=force, by=by, note=note)
@@ -184,7 +184,7 @@ def rollback_cmd(registry, channel, note, by):
 
     Example: minescan models rollback --registry gs://B/registry --channel prod --note "recall drop"
     """
-    from ..models.registry import rollback
+    from ..registry.store import rollback
 
     pointer = rollback(registry, channel, by=by, note=note)
     click.echo(f"rolled back {channel} to #{pointer.restores} as #{pointer.seq}: "
@@ -200,7 +200,7 @@ def history_cmd(registry, channel, as_json):
 
     Example: minescan models history --registry gs://B/registry --channel prod
     """
-    from ..models.registry import read_history
+    from ..registry.store import read_history
 
     records = read_history(registry, channel)
     if not records:

@@ -178,7 +178,7 @@ def _train_command(kind: str) -> click.Command:
                            f"kappa {kappa['mean']:.4f} ± {kappa['sd']:.4f}")
         click.echo(f"report: {out.rstrip('/')}/report/cv.md")
         if registry:
-            from ..models.registry import publish
+            from ..registry.store import publish
 
             outcome = publish(registry, out)
             click.echo(f"{outcome.version} {outcome.status} → {outcome.uri}")

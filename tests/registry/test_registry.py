@@ -10,11 +10,11 @@ import pytest
 from minescan import storage
 from minescan.batch import commit
 from minescan.errors import EXIT_BAD_INPUT, EXIT_BAD_MODEL, EXIT_CONFLICT
-from minescan.models import registry as reg
+from minescan.registry import store as reg
 from minescan.models.bundled import DEMO_MODELS
-from minescan.models.gate import GateRules, check_rules
+from minescan.registry.gate import GateRules, check_rules
 
-from tests.helpers import run_cli
+from tests.helpers import error_lines, run_cli
 
 EXIT_OK = 0
 ABSENT = "impact-0000000000000000"
@@ -33,9 +33,8 @@ def rules(tmp_path):
 
 
 def one_error_line(capsys) -> str:
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("minescan: error:")]
-    assert len(err) == 1, err
-    return err[0]
+    (line,) = error_lines(capsys.readouterr().err)
+    return line
 
 
 def test_a_version_is_named_by_its_card_and_published_once(registry, tmp_path, capsys):
@@ -198,10 +197,10 @@ def test_a_run_config_follows_a_channel_or_names_models_not_both(config, message
 
 
 def test_mapping_from_a_channel_that_does_not_exist_is_exit_3(registry, tmp_path, capsys):
-    from tests.models.test_rollout import write_manifest
+    from tests.registry.test_rollout import write_manifest
 
     manifest = write_manifest(tmp_path, n=1)
-    assert run_cli(["map", "--manifest", manifest, "--out", tmp_path / "run", "--index", "0",
+    assert run_cli(["map", "--manifest", manifest, "--run", tmp_path / "run", "--index", "0",
                     "--registry", registry, "--channel", "prod"]) == EXIT_BAD_INPUT
     assert "channel prod does not exist" in one_error_line(capsys)
     assert not (tmp_path / "run" / "channel.json").exists()
@@ -221,7 +220,7 @@ def test_train_publish_puts_the_trained_model_in_the_registry(registry, tmp_path
 
 
 def test_a_single_scan_can_follow_a_channel_too(registry, tmp_path, capsys):
-    from tests.models.test_rollout import write_manifest
+    from tests.registry.test_rollout import write_manifest
 
     imp = reg.publish(registry, str(DEMO_MODELS / "impact")).version
     disc = reg.publish(registry, str(DEMO_MODELS / "discovery")).version

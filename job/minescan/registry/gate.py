@@ -43,7 +43,7 @@ from pydantic import (
 from .. import __version__, storage
 from ..errors import InputError, ModelError
 from ..training.metrics import METRIC_NAMES
-from .registry import (
+from .store import (
     GATES_DIR,
     ChannelPointer,
     Kind,
@@ -283,12 +283,3 @@ def _rejection(report: GateReport, uri: str) -> str:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
-
-
-def passing_gate(registry: str, version: str, channel: str, baseline: str | None) -> str | None:
-    """The newest passing report of `version` against `channel` when it pointed at `baseline`."""
-    for uri, report in gate_reports(registry, version):
-        if (report.get("channel") == channel and report.get("passed") is True
-                and report.get("baseline") == baseline and report.get("candidate") == version):
-            return uri
-    return None

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from minescan import storage
 from minescan.errors import EXIT_BAD_MODEL
-from minescan.models import registry as reg
+from minescan.registry import store as reg
 
 from tests.helpers import REPO
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from minescan import storage
 from minescan.errors import EXIT_BAD_MODEL, ConflictError
-from minescan.models import registry as reg
+from minescan.registry import store as reg
 
 from tests.helpers import random_scene, run_cli, write_scene
 

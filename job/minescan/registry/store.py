@@ -35,18 +35,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import storage
 from ..batch import commit
-from ..batch.layout import MARKER, RunLayout
+from ..batch.layout import MARKER
 from ..errors import ConflictError, InputError, ModelError
-from .card import ModelCard, read_model_card
-
-if TYPE_CHECKING:
-    from ..scan.config import ScanConfig
+from ..models.card import ModelCard, read_model_card
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +103,7 @@ def history_uri(registry: str, channel: str, seq: int | None = None) -> str:
     return base if seq is None else storage.join(base, f"{seq:08d}.json")
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -187,7 +184,7 @@ def publish(registry: str, model_dir: str) -> PublishOutcome:
             raise InputError(f"{model_dir} holds a {MARKER}: publish a model directory, not a shard")
         record = VersionRecord(
             version=name, kind=card.kind, card_sha256=card_digest(card), files=files,
-            published_at=_now(), source=str(model_dir), card=card.model_dump(mode="json"),
+            published_at=utc_now(), source=str(model_dir), card=card.model_dump(mode="json"),
         )
         uri = version_uri(registry, name)
         # the commit records every file's SHA-256 itself
@@ -284,6 +281,16 @@ def gate_reports(registry: str, version: str) -> list[tuple[str, dict[str, Any]]
         if isinstance(report, dict):
             reports.append((uri, report))
     return reports
+
+
+def passing_gate(registry: str, version: str, channel: str, baseline: str | None) -> str | None:
+    """The newest passing gate report of `version` against `channel` when the channel's
+    version of that network was `baseline`."""
+    for uri, report in gate_reports(registry, version):
+        if (report.get("channel") == channel and report.get("passed") is True
+                and report.get("baseline") == baseline and report.get("candidate") == version):
+            return uri
+    return None
 
 
 def describe_versions(registry: str, kind: Kind | None = None) -> list[dict[str, Any]]:
@@ -407,8 +414,6 @@ def promote(
     Each new version is verified file by file and must have a passing gate report against
     the channel's current version of its network, unless `force` (recorded in the pointer).
     """
-    from .gate import passing_gate
-
     wanted = {kind: check_version(v) for kind, v in versions.items() if v}
     if not wanted:
         raise InputError("nothing to promote: name a --discovery and/or an --impact version")
@@ -438,7 +443,7 @@ def promote(
     new = ChannelPointer(
         channel=channel, seq=(current.seq + 1) if current else 1, **{**now, **changes},
         action="promote", previous=current.seq if current else None, gates=gates,
-        forced=forced, at=_now(), by=by or current_user(), note=note, id=uuid.uuid4().hex,
+        forced=forced, at=utc_now(), by=by or current_user(), note=note, id=uuid.uuid4().hex,
     )
     return _swap(registry, current, generation, new), True
 
@@ -459,67 +464,7 @@ def rollback(registry: str, channel: str, *, by: str | None = None, note: str = 
         get_version(registry, name)
     new = ChannelPointer(
         channel=channel, seq=current.seq + 1, discovery=target.discovery, impact=target.impact,
-        action="rollback", previous=target.previous, restores=target.seq, at=_now(),
+        action="rollback", previous=target.previous, restores=target.seq, at=utc_now(),
         by=by or current_user(), note=note, id=uuid.uuid4().hex,
     )
     return _swap(registry, current, generation, new)
-
-
-# ---------------------------------------------------------------- runs that follow a channel
-
-
-def follow_channel(config: ScanConfig, run: str | None = None) -> ScanConfig:
-    """`config` with the model paths of the channel it follows (unchanged if it follows none).
-
-    With a `run`, the channel is resolved once for the whole run: the first pod records the
-    pointer in `<run>/channel.json` (create-only) and every later pod, retried or not, uses
-    that record, so a promotion during the run never mixes models inside it. The returned
-    config names the versions' directories and no channel, so run.json pins the exact versions.
-    """
-    from ..scan.config import ScanConfig
-
-    if config.channel is None or config.registry is None:
-        return config
-    pin = _run_pin(run) if run is not None else None
-    if pin is None:
-        pin = _channel_pin(config.registry, config.channel)
-        if run is not None and not storage.create_only(
-            RunLayout(run).channel_json, json.dumps(pin, indent=2, sort_keys=True).encode()
-        ):
-            pin = _run_pin(run)  # another pod of this run resolved it first: use its record
-    if (pin["registry"], pin["channel"]) != (config.registry, config.channel):
-        raise ConflictError(
-            f"{run} follows channel {pin['channel']} of {pin['registry']}, not {config.channel} of "
-            f"{config.registry}: use a new --out run, or the run's own config"
-        )
-    paths = {f"{kind}_model": get_version(config.registry, pin[kind]).data_uri for kind in KINDS}
-    log.info("following channel", extra={**pin, "run": run})
-    data = {**config.model_dump(), "registry": None, "channel": None, **paths}
-    return ScanConfig.model_validate(data)
-
-
-def _channel_pin(registry: str, channel: str) -> dict[str, Any]:
-    pointer, _ = read_channel(registry, channel)
-    if pointer is None:
-        raise InputError(
-            f"channel {channel} does not exist in {registry}: promote versions to it first "
-            "(`minescan models promote`)"
-        )
-    missing = [kind for kind, name in pointer.versions().items() if name is None]
-    if missing:
-        raise InputError(f"channel {channel} names no {' or '.join(missing)} version: promote one first")
-    return {"registry": registry, "channel": channel, "seq": pointer.seq, **pointer.versions(),
-            "resolved_at": _now()}
-
-
-def _run_pin(run: str) -> dict[str, Any] | None:
-    uri = RunLayout(run).channel_json
-    try:
-        pin = json.loads(storage.read_text(uri))
-    except storage.NotFoundError:
-        return None
-    except ValueError:
-        raise InputError(f"{uri} is not a channel record: use a new --out run") from None
-    if not isinstance(pin, dict) or not {"registry", "channel", *KINDS} <= set(pin):
-        raise InputError(f"{uri} is not a channel record: use a new --out run")
-    return pin
