@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from minescan import storage
 from minescan.batch import commit
 from minescan.errors import EXIT_BAD_INPUT, EXIT_BAD_MODEL, EXIT_CONFLICT
-from minescan.registry import store as reg
 from minescan.models.bundled import DEMO_MODELS
+from minescan.registry import store as reg
 from minescan.registry.gate import GateRules, check_rules
 
 from tests.helpers import error_lines, run_cli
@@ -225,7 +226,7 @@ def test_a_single_scan_can_follow_a_channel_too(registry, tmp_path, capsys):
     imp = reg.publish(registry, str(DEMO_MODELS / "impact")).version
     disc = reg.publish(registry, str(DEMO_MODELS / "discovery")).version
     reg.promote(registry, "prod", {"discovery": disc, "impact": imp}, force=True)
-    scene = open(write_manifest(tmp_path, n=1)).read().split()[0]
+    scene = Path(write_manifest(tmp_path, n=1)).read_text().split()[0]
     assert run_cli(["scan", scene, "--out", tmp_path / "shard", "--registry", registry,
                     "--channel", "prod"]) == EXIT_OK
     config = commit.read_committed(str(tmp_path / "shard")).record["config"]

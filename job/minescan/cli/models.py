@@ -72,7 +72,10 @@ def publish(model_dir, registry):
     The version is named after the model card's SHA-256; publishing the same model again
     changes nothing. Prints the version name first.
 
-    Example: minescan models publish models/impact-v3 --registry gs://BUCKET/registry
+    Example:
+
+    \b
+      minescan models publish models/impact-v3 --registry gs://BUCKET/registry
     """
     from ..registry.store import publish as publish_version
 
@@ -87,7 +90,10 @@ def publish(model_dir, registry):
 def list_cmd(registry, kind, as_json):
     """List the registry's versions: kind, bands, training data, evaluation figures, channels.
 
-    Example: minescan models list --registry gs://BUCKET/registry --kind impact
+    Example:
+
+    \b
+      minescan models list --registry gs://BUCKET/registry --kind impact
     """
     from ..registry.store import describe_versions
 
@@ -135,8 +141,11 @@ def gate(registry, candidates, channel, eval_uri, rules_uri):
     Passes (exit 0) only if every rule holds; writes a report beside each candidate either
     way; a rejected candidate exits 4.
 
-    Example: minescan models gate --registry gs://B/registry --candidate impact-0123456789abcdef
-    --channel prod --eval gs://B/eval/2025 --rules configs/gate.yaml
+    Example:
+
+    \b
+      minescan models gate --registry gs://B/registry --candidate impact-0123456789abcdef \\
+          --channel prod --eval gs://B/eval/2025 --rules configs/gate.yaml
     """
     from ..registry.gate import run_gate
 
@@ -162,8 +171,10 @@ def promote_cmd(registry, channel, discovery, impact, force, note, by):
 
     Exit 5 if another promotion or rollback moved the channel meanwhile (nothing changed).
 
-    Example: minescan models promote --registry gs://B/registry --channel prod
-    --impact impact-0123456789abcdef
+    Example:
+
+    \b
+      minescan models promote --registry gs://B/registry --channel prod --impact impact-0123456789abcdef
     """
     from ..registry.store import promote
 
@@ -182,7 +193,10 @@ def promote_cmd(registry, channel, discovery, impact, force, note, by):
 def rollback_cmd(registry, channel, note, by):
     """Point CHANNEL back at the versions it had before its current pointer.
 
-    Example: minescan models rollback --registry gs://B/registry --channel prod --note "recall drop"
+    Example:
+
+    \b
+      minescan models rollback --registry gs://B/registry --channel prod --note "recall drop"
     """
     from ..registry.store import rollback
 
@@ -198,7 +212,10 @@ def rollback_cmd(registry, channel, note, by):
 def history_cmd(registry, channel, as_json):
     """Every pointer CHANNEL has had, oldest first; the last line is the current one.
 
-    Example: minescan models history --registry gs://B/registry --channel prod
+    Example:
+
+    \b
+      minescan models history --registry gs://B/registry --channel prod
     """
     from ..registry.store import read_history
 

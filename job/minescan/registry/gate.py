@@ -49,7 +49,6 @@ from .store import (
     Kind,
     check_channel,
     fetched_version,
-    gate_reports,
     read_channel,
     version_uri,
 )
