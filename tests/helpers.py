@@ -127,3 +127,17 @@ def shard_like_tree(base: Path, tag: str) -> Path:
     (staging / "probability.zarr" / "c" / "0" / "0").write_bytes(tag.encode() * 1000)
     (staging / "detections.parquet").write_bytes(b"PAR1" + tag.encode() * 50)
     return staging
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The `minescan: error: …` lines of a command's stderr, whether printed as text (a
+    terminal) or as JSON log objects (a pod, or pytest's captured stderr)."""
+    import json
+
+    lines = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            line = json.loads(line).get("message", "")
+        if line.startswith("minescan: error: "):
+            lines.append(line)
+    return lines
