@@ -16,13 +16,14 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench demo-models clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo bench bench-reduce demo-models clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
+	@echo "make bench-reduce benchmark the reduce of 1,000 synthetic shards x 2,000 detections"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
 	@echo "make image-local build and smoke-test the cpu image here (podman, debootstrap base; root)"
@@ -50,6 +51,9 @@ demo: install
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
+
+bench-reduce: install
+	$(MINESCAN) bench-reduce --scenes 1000 --per-scene 2000 --out $(BENCH_OUT)/reduce
 
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/models/demo --overwrite

@@ -11,7 +11,6 @@ import html
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import atomic_path
@@ -52,29 +51,30 @@ def write_placemarks_kml(
     label: Callable[[dict[str, Any]], str],
     fields: Callable[[dict[str, Any]], list[tuple[str, Any]]],
     shapes: Sequence[Any] | None = None,
+    data_columns: Sequence[str] | None = None,
 ) -> None:
     """One styled Placemark per row of `df` (which has lon, lat, impact_class).
 
     `label(row)` names the Placemark, `fields(row)` lists the balloon's (label, value) pairs;
-    rows are dicts of JSON-native values. With `shapes` (lon/lat polygons, one per row) a
-    Placemark holds its pin and its polygon in one MultiGeometry. The text is written
-    directly (a national run has 10⁵ sites; an object model of them would take minutes),
-    so the same rows always give the same bytes.
+    rows are dicts of JSON-native values. ExtendedData carries `data_columns` (default:
+    every column). With `shapes` (lon/lat polygons, one per row) a Placemark holds its pin
+    and its polygon in one MultiGeometry. The text is written directly (a national run has
+    10⁵ sites; an object model of them takes minutes), so the same rows give the same bytes.
     """
     styles = "".join(_style(cls) for cls in IMPACT_CLASSES)
     rows = records(df)
+    data_names = list(df.columns) if data_columns is None else [c for c in data_columns if c in df.columns]
+    heads = {key: f'<Data name="{_xml(key)}"><value>' for key in data_names}
+    polygons = _polygon_texts(shapes) if shapes is not None else None
     by_class: dict[str, list[str]] = {cls: [] for cls in IMPACT_CLASSES}
     for k, row in enumerate(rows):
         cls = row["impact_class"]
-        data = "".join(
-            f'<Data name="{_xml(str(key))}"><value>{_xml("" if value is None else str(value))}</value></Data>'
-            for key, value in row.items()
-        )
+        data = "".join(f"{heads[key]}{_value(row[key])}</value></Data>" for key in data_names)
         point = f"<Point><coordinates>{row['lon']!r},{row['lat']!r}</coordinates></Point>"
-        geometry = point if shapes is None else f"<MultiGeometry>{point}{_polygons(shapes[k])}</MultiGeometry>"
+        geometry = point if polygons is None else f"<MultiGeometry>{point}{polygons[k]}</MultiGeometry>"
         by_class[cls].append(
             f"<Placemark><name>{_xml(label(row))}</name>"
-            f"<description>{_xml(description_html(fields(row), row['lat'], row['lon']))}</description>"
+            f"<description>{_cdata(description_html(fields(row), row['lat'], row['lon']))}</description>"
             f"<styleUrl>#impact-{cls}</styleUrl><ExtendedData>{data}</ExtendedData>{geometry}</Placemark>\n"
         )
     folders = "".join(
@@ -89,7 +89,18 @@ def write_placemarks_kml(
 
 
 def _xml(text: str) -> str:
-    return escape(text, {'"': "&quot;"})
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _cdata(text: str) -> str:
+    """HTML for a balloon, verbatim (a CDATA section cannot hold its own end marker)."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    return _xml(value) if isinstance(value, str) else str(value)
 
 
 def _kml_colour(rgb: tuple[int, int, int], alpha: int = 255) -> str:
@@ -108,16 +119,25 @@ def _style(impact_class: str) -> str:
     )
 
 
-def _ring(coords: Any) -> str:
-    return "<LinearRing><coordinates>" + " ".join(f"{x!r},{y!r}" for x, y in coords) + "</coordinates></LinearRing>"
+def _polygon_texts(shapes: Sequence[Any]) -> list[str]:
+    """KML <Polygon> elements of each (multi)polygon, coordinates formatted all at once."""
+    import numpy as np
+    import shapely
 
-
-def _polygons(geom: Any) -> str:
-    parts = getattr(geom, "geoms", [geom])
-    return "".join(
-        f"<Polygon><outerBoundaryIs>{_ring(p.exterior.coords)}</outerBoundaryIs>"
-        + "".join(f"<innerBoundaryIs>{_ring(hole.coords)}</innerBoundaryIs>" for hole in p.interiors)
-        + "</Polygon>"
-        for p in parts
-        if not p.is_empty
-    )
+    geoms = np.asarray(shapes, dtype=object)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    holes_per_part = shapely.get_num_interior_rings(parts)
+    rings = shapely.get_rings(parts)
+    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    text = [f"{x!r},{y!r}" for x, y in coords.tolist()]
+    bounds = np.r_[0, np.flatnonzero(np.diff(coord_of)) + 1, len(text)]
+    ring_text = [" ".join(text[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    first_ring = np.r_[0, np.cumsum(holes_per_part + 1)]
+    out = [""] * len(geoms)
+    for p, owner in enumerate(part_of):
+        a, b = first_ring[p], first_ring[p + 1]
+        boundary = f"<outerBoundaryIs><LinearRing><coordinates>{ring_text[a]}</coordinates></LinearRing></outerBoundaryIs>"
+        holes = "".join(f"<innerBoundaryIs><LinearRing><coordinates>{ring_text[h]}</coordinates></LinearRing>"
+                        "</innerBoundaryIs>" for h in range(a + 1, b))
+        out[owner] += f"<Polygon>{boundary}{holes}</Polygon>"
+    return out

@@ -139,3 +139,112 @@ def _seen_twice(detections: dict, scenes: Mapping[str, SceneGrid]) -> dict:
             edge["pixel_row"], edge["pixel_col"] = 27 * edge["cell_row"] + 100, 27 * edge["cell_col"] + 100
             out[neighbour].append(edge)
     return {k: coerce_detections(pd.concat(v, ignore_index=True)) for k, v in out.items()}
+
+
+def _layers(out: Path, scenes: Mapping[str, SceneGrid], detections_sample: np.ndarray, seed: int) -> dict[str, Path]:
+    """A point register, protected areas and regions over the benchmark's scenes (synthetic)."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from .footprints import coverage
+
+    rng = np.random.default_rng(seed + 1)
+    west, south, east, north = coverage(scenes).bounds
+    # register: entries near a sample of detections (jittered ~100 m) and as many elsewhere
+    near = detections_sample + rng.normal(0, 0.001, detections_sample.shape)
+    lost = np.column_stack([rng.uniform(west, east, len(near)), rng.uniform(south, north, len(near))])
+    points = np.concatenate([near, lost])
+    register = out / "register.csv"
+    pd.DataFrame({"id": [f"R{k:06d}" for k in range(len(points))], "name": "synthetic entry",
+                  "ore": rng.choice(["Minério de Ferro", "Areia", "Ouro", "Argila"], len(points)),
+                  "lon": points[:, 0], "lat": points[:, 1]}).to_csv(register, index=False)
+    # protected areas: 300 irregular polygons of 10-60 km, 512 vertices each, around detections
+    centres = detections_sample[rng.choice(len(detections_sample), 300)]
+    angles = np.linspace(0, 2 * np.pi, 512, endpoint=False)
+    rings = []
+    for x, y in centres:
+        radius = rng.uniform(0.05, 0.3) * (1 + 0.3 * np.sin(3 * angles + rng.uniform(0, 6)))
+        rings.append(shapely.Polygon(np.column_stack([x + radius * np.cos(angles), y + radius * np.sin(angles)])))
+    protected = out / "protected.gpkg"
+    gpd.GeoDataFrame({"nome": [f"Área protegida {k}" for k in range(len(rings))],
+                      "tipo": rng.choice(["terra indígena", "unidade de conservação"], len(rings))},
+                     geometry=rings, crs="EPSG:4326").to_file(protected)
+    # regions: 2° squares over the whole area, as states would cut it
+    boxes = [shapely.box(x, y, x + 2, y + 2) for x in np.arange(west, east, 2) for y in np.arange(south, north, 2)]
+    regions = out / "regions.gpkg"
+    gpd.GeoDataFrame({"nome": [f"Região {k}" for k in range(len(boxes))]}, geometry=boxes,
+                     crs="EPSG:4326").to_file(regions)
+    return {"register": register, "protected": protected, "regions": regions}
+
+
+def run_bench(out: str | Path, n_scenes: int = 1000, per_scene: int = 2000, seed: int = 2019) -> dict[str, Any]:
+    """Build (once) a synthetic national run, reduce it in a child process, report the cost."""
+    out = Path(out).resolve()
+    run = out / f"run-{n_scenes}x{per_scene}"
+    built = time.perf_counter()
+    if not (run / "run.json").exists():
+        scenes = synthetic_run(str(run), n_scenes, per_scene, seed)
+        rng = np.random.default_rng(seed)
+        picked = rng.choice(list(scenes), min(50, len(scenes)), replace=False)
+        xy = np.concatenate([_sample_of(run, scene_id, rng) for scene_id in picked])
+        (out / "layers").mkdir(parents=True, exist_ok=True)
+        _layers(out / "layers", scenes, xy, seed)
+    build_s = time.perf_counter() - built
+    layers = out / "layers"
+    command = [sys.executable, "-m", "minescan", "--log-format", "json", "reduce", "--run", str(run),
+               "--register", str(layers / "register.csv"), "--protected", str(layers / "protected.gpkg"),
+               "--regions", str(layers / "regions.gpkg")]
+    load_before = os.getloadavg()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with open(out / "reduce.log", "wb") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage.ru_utime - before.ru_utime) + (usage.ru_stime - before.ru_stime)
+    peak_kib = usage.ru_maxrss
+    summary = json.loads((run / "national" / "summary.json").read_text())
+    figures = {
+        "command": shlex.join(command),
+        "scenes": summary["scenes_reduced"],
+        "detections": summary["detections"],
+        "unique_cells": summary["detections_unique_cells"],
+        "sites": summary["sites"],
+        "register_entries": sum(r["entries"] for r in summary["registers"].values()),
+        "sites_registered": summary["sites_registered"],
+        "protected_areas": sum(p["areas"] for p in summary["protected_layers"].values()),
+        "sites_in_protected_areas": summary["sites_in_protected_areas"],
+        "regions": summary["regions"]["areas"],
+        "reduce_wall_s": round(wall, 1),
+        "reduce_inside_s": summary["seconds"],
+        # on a shared machine wall time includes waiting for a core; CPU time does not
+        "reduce_cpu_s": round(cpu, 1),
+        "peak_rss_gib": round(peak_kib / 2**20, 2),
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "build_s": round(build_s, 1),
+        "synthetic": True,
+    }
+    (out / "bench-reduce.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+def _sample_of(run: Path, scene_id: str, rng: np.random.Generator) -> np.ndarray:
+    from ..outputs import read_detections
+
+    frame = read_detections(run / "scenes" / scene_id / "detections.parquet")
+    pick = rng.choice(len(frame), min(40, len(frame)), replace=False)
+    return frame[["lon", "lat"]].to_numpy()[pick]
+
+
+def format_bench(figures: dict[str, Any]) -> str:
+    return (
+        f"reduce of {figures['scenes']} SYNTHETIC shards, {figures['detections']:,} detections "
+        f"({figures['unique_cells']:,} unique cells) → {figures['sites']:,} sites, with "
+        f"{figures['register_entries']:,} register entries, {figures['protected_areas']} protected areas and "
+        f"{figures['regions']} regions: {figures['reduce_wall_s']} s wall ({figures['reduce_cpu_s']} s CPU), "
+        f"peak RSS {figures['peak_rss_gib']} GiB "
+        f"(load average {figures['load_average_before'][0]} on {figures['cpus']} CPUs)"
+    )
