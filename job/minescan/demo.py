@@ -96,10 +96,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     cfg = cfg or DemoConfig()
     out = Path(out).resolve()
     run = out / "run"
-    if run.exists():
-        import shutil
-
-        shutil.rmtree(run)  # a demo always starts from a clean run
+    _clear_previous_demo_run(run)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     area = out / "input" / "area.tif"
@@ -119,8 +116,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
                                log_dir=out / "logs", sites=sites)
     timings["map_and_reduce"] = time.perf_counter() - t0
 
-    national = Path(reduced.national)
-    detections = read_detections(national / "detections.parquet")
+    detections = read_detections(reduced.files["detections"])
     score = score_against_truth(detections, truth.objects)
     report = {
         "synthetic": True,
@@ -135,7 +131,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
         "precision": round(score.precision, 3),
         "false_sites_by_kind": score.false_sites_by_kind,
         "missed_targets": list(score.missed),
-        **status_report(national, score, truth, register, territory),
+        **status_report(reduced.files, score, truth, register, territory),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "outputs": {k: str(v) for k, v in reduced.files.items()},
         "run": str(run),
@@ -144,8 +140,9 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     return report
 
 
-def status_report(national: Path, score, truth, register, territory) -> dict:
-    """Registration and territory statuses of the sites, against what was planted.
+def status_report(files: dict[str, str], score, truth, register, territory) -> dict:
+    """Registration and territory statuses of the sites (`files`: the reduce's outputs),
+    against what was planted.
 
     A true site (one that found planted targets) should be registered exactly when the
     register lists one of its targets, and on the territory exactly when one of them is.
@@ -155,7 +152,7 @@ def status_report(national: Path, score, truth, register, territory) -> dict:
     from .outputs import SITE_COLUMNS, read_geoparquet
     from .synth.register import TERRITORY_NAME
 
-    sites = read_geoparquet(national / "sites.parquet", SITE_COLUMNS, "demo sites")
+    sites = read_geoparquet(files["parquet"], SITE_COLUMNS, "demo sites")
     targets_of = score.targets_of_site
     inside = {t.id for t in truth.targets if t.polygon_lonlat.intersects(territory)}
     true = sites["site_id"].isin(list(targets_of))
@@ -164,7 +161,7 @@ def status_report(national: Path, score, truth, register, territory) -> dict:
     unregistered = ~sites["registered"].astype(bool)
     protected = sites["protected"].astype(bool)
     found = {t.id for t in truth.targets} - set(score.missed)
-    unmatched = pd.read_csv(national / "register_unmatched.csv")
+    unmatched = pd.read_csv(files["register_unmatched_csv"])
     return {
         "register": {
             "listed_targets": len(register.listed),
@@ -190,6 +187,21 @@ def status_report(national: Path, score, truth, register, territory) -> dict:
             "unregistered_sites_inside": int((protected & unregistered).sum()),
         },
     }
+
+
+def _clear_previous_demo_run(run: Path) -> None:
+    """A demo starts from a clean run: remove the previous demo's run, and nothing else."""
+    import shutil
+
+    from .batch.layout import RunLayout
+    from .errors import ConflictError
+
+    if not run.exists():
+        return
+    if not Path(RunLayout(str(run)).run_json).is_file():
+        raise ConflictError(f"{run} exists and is not a minescan run; the demo never deletes what "
+                            "it did not write: choose another --out")
+    shutil.rmtree(run)
 
 
 def format_report(report: dict) -> str:

@@ -22,7 +22,8 @@ def diff(before, after, out, min_change_ha, min_change_frac):
     \b
       minescan diff --before runs/2019 --after runs/2023 --out changes/2019-2023
     """
-    from ..sites.diff import DiffOptions, diff_runs
+    from ..batch.national import diff_runs
+    from ..sites.diff import DiffOptions
 
     given = {"min_change_ha": min_change_ha, "min_change_frac": min_change_frac}
     result = diff_runs(before, after, out, DiffOptions(**{k: v for k, v in given.items() if v is not None}))
@@ -41,6 +42,6 @@ def bench_reduce(n_scenes, per_scene, out):
 
     Example: minescan bench-reduce --scenes 1000 --per-scene 2000 (make bench-reduce)
     """
-    from ..sites.bench import format_bench, run_bench
+    from ..batch.reduce_bench import format_bench, run_bench
 
     click.echo(format_bench(run_bench(out, n_scenes, per_scene)))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-#: one row per detection (a kept or flagged discovery cell), DESIGN §7 `detections.parquet`
+#: one row per detection (a kept or flagged discovery cell), docs/ARCHITECTURE.md, "Data contracts"
 DETECTION_COLUMNS: dict[str, str] = {
     "scene_id": "str",
     "cell_row": "int32",
@@ -39,11 +39,12 @@ DETECTION_COLUMNS: dict[str, str] = {
     "p_no_ore": "float32",
     "kept": "bool",  # False: `no_ore` won but the run keeps and flags such cells
     "model_version": "str",
-    "global_row": "Int64",  # national grid cell; null until the reduce assigns one
+    "global_row": "Int64",  # national grid cell (scene on the manifest grid); null otherwise
     "global_col": "Int64",
 }
 
-#: one row per site (a cluster of detections), `national/` (docs/SITES.md says what each means)
+#: one row per site (a cluster of detections), docs/ARCHITECTURE.md, "Data contracts";
+#: docs/SITES.md says what each column means
 SITE_COLUMNS: dict[str, str] = {
     "site_id": "str",  # place-derived: the national cell of the site's north-westernmost cell
     "lon": "float64",  # a point inside the footprint (the detection cell nearest the centroid)

@@ -1,4 +1,4 @@
-"""Writing a run's national sites (`minescan.sites.national.NationalSites`) to a local directory.
+"""Writing a run's national sites (a `sites.national.NationalSites`) to a local directory.
 
 The sites table goes out in every format `write_sites` knows (with footprint polygons);
 beside it the detections with their site ids, the register entries no site matched, and
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._tables import write_geoparquet, write_table_csv
 from .detections import write_detections_geoparquet
 from .sites import write_sites
-
-if TYPE_CHECKING:
-    from ..sites.national import NationalSites
 
 #: output name → file name, besides the sites outputs of SITE_FILES
 NATIONAL_FILES: dict[str, str] = {
@@ -30,9 +27,10 @@ NATIONAL_FILES: dict[str, str] = {
 }
 
 
-def write_national(out_dir: str | os.PathLike[str], national: NationalSites, *, title: str,
+def write_national(out_dir: str | os.PathLike[str], national: Any, *, title: str,
                    summary: dict[str, Any]) -> dict[str, Path]:
-    """Write every national output into `out_dir`; returns {output name: path}.
+    """Write every national output (of a `sites.national.NationalSites`) into `out_dir`;
+    returns {output name: path}.
 
     `summary` is what the caller knows of the run (scenes, models); the sites' own figures
     (`national.summary`) follow it in `summary.md`.

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InputError
 from . import geodesy
 from .cluster import (
     DEFAULT_LINK_M,
@@ -57,9 +56,9 @@ class SitesOptions(BaseModel):
     gold_impact: str = Field("high", description="impact class of gold ores in registers (the paper's exception)")
 
 
-def options_from_file(path: str, overrides: Mapping[str, Any]) -> SitesOptions:
+def options_from_file(path: str | None, overrides: Mapping[str, Any]) -> SitesOptions:
     """SitesOptions from a YAML/JSON file, then command-line values (lists are appended)."""
-    from ..scan.config import load_yaml_or_json
+    from ..validation import load_yaml_or_json, validate
 
     data: dict[str, Any] = dict(load_yaml_or_json(path)) if path else {}
     for key, value in overrides.items():
@@ -67,11 +66,7 @@ def options_from_file(path: str, overrides: Mapping[str, Any]) -> SitesOptions:
             data[key] = [*data.get(key, []), *value]
         elif value is not None and value != ():
             data[key] = value
-    try:
-        return SitesOptions.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(f"sites config: '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    return validate(SitesOptions, data, f"sites config{' ' + str(path) if path else ''} is invalid")
 
 
 @dataclass(frozen=True)

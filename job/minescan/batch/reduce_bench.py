@@ -20,7 +20,6 @@ import resource
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from .. import storage
-from .footprints import SceneGrid
+from ..sites.footprints import SceneGrid
+from . import commit
+from .layout import NationalLayout, RunLayout, ShardLayout
 
 #: the scene rows and columns of the national grid over Brazil (5° N to 33° S, 74° W to 35° W)
 _BRAZIL_ROWS = (91, 131)
@@ -37,29 +38,29 @@ _BRAZIL_COLS = (112, 159)
 
 
 def write_run(run: str, detections_by_scene: Mapping[str, Any], scenes: Mapping[str, SceneGrid]) -> None:
-    """Commit one shard per scene (detections.parquet + _SUCCESS.json) and a run.json for them.
+    """Commit one shard per scene (detections.parquet and its marker) and a run.json for them.
 
     For tests and benchmarks of the reduce: the shards hold detections only (no
-    probability grid), with the cell grid the reduce needs in `_SUCCESS.json`.
+    probability grid), with the cell grid the reduce needs in their marker.
     """
-    from ..batch.runner import RUN_FILE, shard_uri
-    from ..batch.shard import DETECTIONS_PARQUET
     from ..outputs import write_detections_geoparquet
 
+    layout = RunLayout(run)
     record = {
         "manifest": {"scenes": [{"id": scene_id} for scene_id in scenes]},
         "models": {"discovery": {"ref": "synthetic-shards"}, "impact": {"ref": "synthetic-shards"}},
     }
-    storage.write_text(storage.join(run, RUN_FILE), json.dumps(record, indent=1))
+    storage.write_text(layout.run_json, json.dumps(record, indent=1))
     for scene_id, grid in scenes.items():
-        with tempfile.TemporaryDirectory(prefix="minescan-bench-shard-") as staging:
-            write_detections_geoparquet(Path(staging) / DETECTIONS_PARQUET, detections_by_scene[scene_id])
-            storage.publish_shard(staging, shard_uri(run, scene_id), {
-                "scene_id": scene_id, "cell_shape": list(grid.cell_shape), "crs": grid.crs,
-                "transform": list(grid.transform),
-                "global_offset": list(grid.global_offset) if grid.global_offset else None,
-                "counts": {"detections": len(detections_by_scene[scene_id])},
-            })
+        def fill(staging: Path, scene_id: str = scene_id, grid: SceneGrid = grid) -> dict[str, Any]:
+            frame = detections_by_scene[scene_id]
+            write_detections_geoparquet(staging / ShardLayout.DETECTIONS_PARQUET, frame)
+            return {"scene_id": scene_id, "cell_shape": list(grid.cell_shape), "crs": grid.crs,
+                    "transform": list(grid.transform),
+                    "global_offset": list(grid.global_offset) if grid.global_offset else None,
+                    "counts": {"detections": len(frame)}}
+
+        commit.publish(layout.shard(scene_id).root, fill)
 
 
 def _scene_detections(scene_rc: tuple[int, int], per_scene: int, rng: np.random.Generator):
@@ -183,7 +184,7 @@ def run_bench(out: str | Path, n_scenes: int = 1000, per_scene: int = 2000, seed
     out = Path(out).resolve()
     run = out / f"run-{n_scenes}x{per_scene}"
     built = time.perf_counter()
-    if not (run / "run.json").exists():
+    if not Path(RunLayout(str(run)).run_json).exists():
         scenes = synthetic_run(str(run), n_scenes, per_scene, seed)
         rng = np.random.default_rng(seed)
         picked = rng.choice(list(scenes), min(50, len(scenes)), replace=False)
@@ -204,7 +205,8 @@ def run_bench(out: str | Path, n_scenes: int = 1000, per_scene: int = 2000, seed
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (usage.ru_utime - before.ru_utime) + (usage.ru_stime - before.ru_stime)
     peak_kib = usage.ru_maxrss
-    summary = json.loads((run / "national" / "summary.json").read_text())
+    national = commit.read_committed(RunLayout(str(run)).national)
+    summary = json.loads(commit.read_verified(national, NationalLayout.SUMMARY))
     figures = {
         "command": shlex.join(command),
         "scenes": summary["scenes_reduced"],
@@ -234,7 +236,8 @@ def run_bench(out: str | Path, n_scenes: int = 1000, per_scene: int = 2000, seed
 def _sample_of(run: Path, scene_id: str, rng: np.random.Generator) -> np.ndarray:
     from ..outputs import read_detections
 
-    frame = read_detections(run / "scenes" / scene_id / "detections.parquet")
+    committed = commit.read_committed(RunLayout(str(run)).shard(scene_id).root)
+    frame = read_detections(committed.file_uri(ShardLayout.DETECTIONS_PARQUET))
     pick = rng.choice(len(frame), min(40, len(frame)), replace=False)
     return frame[["lon", "lat"]].to_numpy()[pick]
 
