@@ -148,7 +148,7 @@ def _layers(out: Path, scenes: Mapping[str, SceneGrid], detections_sample: np.nd
     import pandas as pd
     import shapely
 
-    from .footprints import coverage
+    from ..sites.footprints import coverage
 
     rng = np.random.default_rng(seed + 1)
     west, south, east, north = coverage(scenes).bounds
@@ -183,16 +183,18 @@ def run_bench(out: str | Path, n_scenes: int = 1000, per_scene: int = 2000, seed
     """Build (once) a synthetic national run, reduce it in a child process, report the cost."""
     out = Path(out).resolve()
     run = out / f"run-{n_scenes}x{per_scene}"
+    layers = out / "layers"
     built = time.perf_counter()
     if not Path(RunLayout(str(run)).run_json).exists():
-        scenes = synthetic_run(str(run), n_scenes, per_scene, seed)
+        synthetic_run(str(run), n_scenes, per_scene, seed)
+    if not (layers / "regions.gpkg").exists():
+        scenes = _committed_grids(run)
         rng = np.random.default_rng(seed)
-        picked = rng.choice(list(scenes), min(50, len(scenes)), replace=False)
+        picked = rng.choice(sorted(scenes), min(50, len(scenes)), replace=False)
         xy = np.concatenate([_sample_of(run, scene_id, rng) for scene_id in picked])
-        (out / "layers").mkdir(parents=True, exist_ok=True)
-        _layers(out / "layers", scenes, xy, seed)
+        layers.mkdir(parents=True, exist_ok=True)
+        _layers(layers, scenes, xy, seed)
     build_s = time.perf_counter() - built
-    layers = out / "layers"
     command = [sys.executable, "-m", "minescan", "--log-format", "json", "reduce", "--run", str(run),
                "--register", str(layers / "register.csv"), "--protected", str(layers / "protected.gpkg"),
                "--regions", str(layers / "regions.gpkg")]
@@ -231,6 +233,17 @@ def run_bench(out: str | Path, n_scenes: int = 1000, per_scene: int = 2000, seed
     }
     (out / "bench-reduce.json").write_text(json.dumps(figures, indent=2) + "\n")
     return figures
+
+
+def _committed_grids(run: Path) -> dict[str, SceneGrid]:
+    """The cell grids of a run's committed shards, from their markers."""
+    layout = RunLayout(str(run))
+    record = json.loads(storage.read_text(layout.run_json))
+    grids = {}
+    for entry in record["manifest"]["scenes"]:
+        committed = commit.read_committed(layout.shard(entry["id"]).root)
+        grids[entry["id"]] = SceneGrid.from_success(committed.record)
+    return grids
 
 
 def _sample_of(run: Path, scene_id: str, rng: np.random.Generator) -> np.ndarray:

@@ -49,21 +49,25 @@ def write_placemarks_kml(
     *,
     name: str,
     label: Callable[[dict[str, Any]], str],
-    fields: Callable[[dict[str, Any]], list[tuple[str, Any]]],
+    fields: Callable[[dict[str, Any]], list[tuple[str, Any]]] | None,
     shapes: Sequence[Any] | None = None,
     data_columns: Sequence[str] | None = None,
+    rows: list[dict[str, Any]] | None = None,
 ) -> None:
     """One styled Placemark per row of `df` (which has lon, lat, impact_class).
 
     `label(row)` names the Placemark, `fields(row)` lists the balloon's (label, value) pairs;
-    rows are dicts of JSON-native values. ExtendedData carries `data_columns` (default:
-    every column). With `shapes` (lon/lat polygons, one per row) a Placemark holds its pin
-    and its polygon in one MultiGeometry. The text is written directly (a national run has
-    10⁵ sites; an object model of them takes minutes), so the same rows give the same bytes.
+    rows are dicts of JSON-native values (`rows`, when the caller has them already).
+    ExtendedData carries `data_columns` (default: every column). Without `fields` the
+    balloon is one template in the style that shows the ExtendedData (and a Google Maps
+    link), which is what 10⁵ placemarks can afford. With `shapes` (lon/lat polygons, one per
+    row) a Placemark holds its pin and its polygon in one MultiGeometry. The text is written
+    directly (an object model of 10⁵ placemarks takes minutes); the same rows give the same
+    bytes.
     """
-    styles = "".join(_style(cls) for cls in IMPACT_CLASSES)
-    rows = records(df)
+    rows = records(df) if rows is None else rows
     data_names = list(df.columns) if data_columns is None else [c for c in data_columns if c in df.columns]
+    styles = "".join(_style(cls, None if fields else data_names) for cls in IMPACT_CLASSES)
     heads = {key: f'<Data name="{_xml(key)}"><value>' for key in data_names}
     polygons = _polygon_texts(shapes) if shapes is not None else None
     by_class: dict[str, list[str]] = {cls: [] for cls in IMPACT_CLASSES}
@@ -72,9 +76,10 @@ def write_placemarks_kml(
         data = "".join(f"{heads[key]}{_value(row[key])}</value></Data>" for key in data_names)
         point = f"<Point><coordinates>{row['lon']!r},{row['lat']!r}</coordinates></Point>"
         geometry = point if polygons is None else f"<MultiGeometry>{point}{polygons[k]}</MultiGeometry>"
+        balloon = (description_html(fields(row), row["lat"], row["lon"]) if fields
+                   else f"<a href='{_xml(google_maps_url(row['lat'], row['lon']))}'>Open in Google Maps</a>")
         by_class[cls].append(
-            f"<Placemark><name>{_xml(label(row))}</name>"
-            f"<description>{_cdata(description_html(fields(row), row['lat'], row['lon']))}</description>"
+            f"<Placemark><name>{_xml(label(row))}</name><description>{_cdata(balloon)}</description>"
             f"<styleUrl>#impact-{cls}</styleUrl><ExtendedData>{data}</ExtendedData>{geometry}</Placemark>\n"
         )
     folders = "".join(
@@ -108,14 +113,20 @@ def _kml_colour(rgb: tuple[int, int, int], alpha: int = 255) -> str:
     return f"{alpha:02x}{b:02x}{g:02x}{r:02x}"  # KML is aabbggrr
 
 
-def _style(impact_class: str) -> str:
+def _style(impact_class: str, balloon_columns: Sequence[str] | None = None) -> str:
     rgb = IMPACT_RGB[impact_class]
+    # Google Earth fills $[column] from each placemark's ExtendedData
+    balloon = "" if balloon_columns is None else "<BalloonStyle><text>" + _cdata(
+        "<b>$[name]</b><table>"
+        + "".join(f"<tr><th align='left'>{html.escape(c)}</th><td>$[{c}]</td></tr>" for c in balloon_columns)
+        + "</table><p>$[description]</p>"
+    ) + "</text></BalloonStyle>"
     # hundreds of labels: a small label keeps them from hiding the imagery
     return (
         f'<Style id="impact-{impact_class}"><IconStyle><color>{_kml_colour(rgb)}</color>'
         f"<Icon><href>{_ICON}</href></Icon></IconStyle><LabelStyle><scale>0.7</scale></LabelStyle>"
         f"<LineStyle><color>{_kml_colour(rgb)}</color><width>2</width></LineStyle>"
-        f"<PolyStyle><color>{_kml_colour(rgb, 0x59)}</color></PolyStyle></Style>"
+        f"<PolyStyle><color>{_kml_colour(rgb, 0x59)}</color></PolyStyle>{balloon}</Style>"
     )
 
 

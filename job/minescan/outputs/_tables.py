@@ -211,6 +211,10 @@ def _column_values(series: pd.Series) -> list[Any]:
         return out
     if numpy_dtype and dtype.kind in "iub":
         return series.to_numpy().tolist()
+    if not numpy_dtype:  # Arrow-backed text, nullable ints and booleans: Arrow makes the list
+        import pyarrow as pa
+
+        return pa.array(series, from_pandas=True).to_pylist()
     out = series.to_numpy(dtype=object, na_value=None).tolist()
     for k, value in enumerate(out):
         if isinstance(value, np.generic):

@@ -79,9 +79,14 @@ def write_sites(
         write_points_geoparquet(paths["parquet"], table)
     else:
         write_geoparquet(paths["parquet"], sites)
-    write_text_atomic(paths["geojson"], sites_geojson_text(table, shapes))
-    write_placemarks_kml(paths["kml"], table, name=title, label=lambda row: row["site_id"], fields=_fields,
-                         shapes=shapes, data_columns=KML_COLUMNS if shapes is not None else None)
+    rows = records(table)
+    write_text_atomic(paths["geojson"], sites_geojson_text(table, shapes, rows))
+    if shapes is None:
+        write_placemarks_kml(paths["kml"], table, name=title, label=lambda row: row["site_id"], fields=_fields,
+                             rows=rows)
+    else:  # a national table: the balloon shows the ExtendedData, see KML_COLUMNS
+        write_placemarks_kml(paths["kml"], table, name=title, label=lambda row: row["site_id"], fields=None,
+                             shapes=shapes, data_columns=KML_COLUMNS, rows=rows)
     write_table_csv(paths["csv"], table)
     strongest = table.sort_values("p_mine_max", ascending=False, kind="stable").head(MAP_SITES)
     shown = summary if len(strongest) == len(table) else {
@@ -102,12 +107,12 @@ def sites_geojson(sites: pd.DataFrame, shapes: list | None = None) -> dict[str, 
     return json.loads(sites_geojson_text(sites, shapes))
 
 
-def sites_geojson_text(sites: pd.DataFrame, shapes: list | None = None) -> str:
+def sites_geojson_text(sites: pd.DataFrame, shapes: list | None = None, rows: list | None = None) -> str:
     """`sites_geojson` as text, built with one vectorised geometry encoding (10⁵ sites)."""
     import numpy as np
     import shapely
 
-    rows = records(sites)
+    rows = records(sites) if rows is None else rows
     if shapes is None:
         geometries = [json.dumps({"type": "Point", "coordinates": [row["lon"], row["lat"]]}) for row in rows]
     else:
@@ -122,13 +127,12 @@ def sites_geojson_text(sites: pd.DataFrame, shapes: list | None = None) -> str:
 
 def summary_markdown(sites: pd.DataFrame, *, title: str, summary: dict[str, Any]) -> str:
     """`summary.md`: totals, counts per impact class, the top sites, then `summary`'s items."""
-    rows = records(sites)
     unregistered = sites[~sites["registered"].to_numpy(bool)]
     protected = sites[sites["protected"].to_numpy(bool)]
     lines = [
         f"# {title}",
         "",
-        (f"{len(rows)} sites from {int(sites['n_detections'].sum())} detections, "
+        (f"{len(sites)} sites from {int(sites['n_detections'].sum())} detections, "
          f"{number(float(sites['area_ha'].sum()), 1)} ha in total; "
          f"{len(unregistered)} not matched by any register, {len(protected)} on protected land."),
         "",
@@ -144,7 +148,7 @@ def summary_markdown(sites: pd.DataFrame, *, title: str, summary: dict[str, Any]
             f"| {number(float(of_class['area_ha'].sum()), 1)} "
             f"| {int((~of_class['registered'].to_numpy(bool)).sum())} | {int(of_class['protected'].sum())} |"
         )
-    top = sorted(rows, key=lambda row: -(row["p_mine_max"] or 0.0))[:TOP_SITES]
+    top = records(sites.sort_values("p_mine_max", ascending=False, kind="stable").head(TOP_SITES))
     lines += [
         "",
         f"## Top {len(top)} sites by p(mine)",
