@@ -112,7 +112,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     t0 = time.perf_counter()
     sites = SitesOptions(registers=(RegisterSpec(path=str(register.path), source="register (SYNTHETIC)"),),
                          protected=(LayerSpec(path=str(out / "input" / "territory.geojson")),))
-    codes, reduced = run_local(manifest_uri, str(run), parallel=cfg.parallel, retries=1,
+    _, reduced = run_local(manifest_uri, str(run), parallel=cfg.parallel, retries=1,
                                log_dir=out / "logs", sites=sites)
     timings["map_and_reduce"] = time.perf_counter() - t0
 
@@ -173,7 +173,7 @@ def status_report(files: dict[str, str], score, truth, register, territory) -> d
             "missing_targets_found": len(found & set(register.missing)),
             "true_sites_status_right": int((true & (expected_registered == ~unregistered)).sum()),
             "true_sites": int(true.sum()),
-            "entries_not_detected": int(len(unmatched)),
+            "entries_not_detected": len(unmatched),
             "phantom_entries_not_detected": int(unmatched["name"].isin(register.phantom).sum()),
         },
         "territory": {
@@ -219,18 +219,18 @@ def format_report(report: dict) -> str:
     if report["missed_targets"]:
         lines.append(f"  missed: {', '.join(report['missed_targets'])}")
     lines += [
-        f"  register (SYNTHETIC, ANM format): lists {reg['listed_targets']} of the {report['planted_targets']} planted "
-        f"targets, lacks {reg['missing_targets']}",
-        f"    sites: {reg['sites_registered']} registered, {reg['sites_unregistered']} unregistered "
-        f"({reg['unregistered_true_sites']} on planted targets the register lacks, "
-        f"{reg['unregistered_false_sites']} false sites); of the {reg['missing_targets']} targets it lacks, "
-        f"{reg['missing_targets_found']} found",
-        f"    status right for {reg['true_sites_status_right']}/{reg['true_sites']} true sites; "
-        f"registered, not detected: {reg['entries_not_detected']} entries "
-        f"({reg['phantom_entries_not_detected']} listed where the imagery shows no mine)",
-        f"  territory \"{ter['name']}\": {ter['sites_inside']} sites inside ({ter['true_sites_inside']} on planted "
-        f"targets, {ter['false_sites_inside']} false; {ter['unregistered_sites_inside']} of them unregistered); "
-        f"planted targets inside: {ter['planted_targets_inside']}, found {ter['planted_targets_inside_found']}",
+        (f"  register (SYNTHETIC, ANM format): lists {reg['listed_targets']} of the {report['planted_targets']} "
+         f"planted targets, lacks {reg['missing_targets']}"),
+        (f"    sites: {reg['sites_registered']} registered, {reg['sites_unregistered']} unregistered "
+         f"({reg['unregistered_true_sites']} on planted targets the register lacks, "
+         f"{reg['unregistered_false_sites']} false sites); of the {reg['missing_targets']} targets it lacks, "
+         f"{reg['missing_targets_found']} found"),
+        (f"    status right for {reg['true_sites_status_right']}/{reg['true_sites']} true sites; "
+         f"registered, not detected: {reg['entries_not_detected']} entries "
+         f"({reg['phantom_entries_not_detected']} listed where the imagery shows no mine)"),
+        (f"  territory \"{ter['name']}\": {ter['sites_inside']} sites inside ({ter['true_sites_inside']} on planted "
+         f"targets, {ter['false_sites_inside']} false; {ter['unregistered_sites_inside']} of them unregistered); "
+         f"planted targets inside: {ter['planted_targets_inside']}, found {ter['planted_targets_inside_found']}"),
         f"    status right for {ter['true_sites_status_right']}/{reg['true_sites']} true sites",
     ]
     lines.append(f"  time: {report['timings_s']}")

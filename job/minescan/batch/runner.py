@@ -303,8 +303,8 @@ def reduce_run(run: str, *, allow_missing: bool = False,
         n_scenes=len(shards.scenes),
         missing=shards.missing,
         corrupt=shards.corrupt,
-        n_detections=int(len(national_sites.detections)),
-        n_sites=int(len(national_sites.sites)),
+        n_detections=len(national_sites.detections),
+        n_sites=len(national_sites.sites),
         files={name: committed.file_uri(Path(p).name) for name, p in written.items()},
     )
 

@@ -8,6 +8,7 @@ carries its table row as ExtendedData, which GDAL reads back as attribute column
 from __future__ import annotations
 
 import html
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -142,7 +143,7 @@ def _polygon_texts(shapes: Sequence[Any]) -> list[str]:
     coords, coord_of = shapely.get_coordinates(rings, return_index=True)
     text = [f"{x!r},{y!r}" for x, y in coords.tolist()]
     bounds = np.r_[0, np.flatnonzero(np.diff(coord_of)) + 1, len(text)]
-    ring_text = [" ".join(text[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    ring_text = [" ".join(text[a:b]) for a, b in itertools.pairwise(bounds)]
     first_ring = np.r_[0, np.cumsum(holes_per_part + 1)]
     out = [""] * len(geoms)
     for p, owner in enumerate(part_of):

@@ -63,7 +63,7 @@ def plant_register(truth: SceneTruth, path: str | os.PathLike, *, seed: int, lis
     rng = np.random.default_rng([seed & 0xFFFFFFFF, 77])
     targets = list(truth.targets)
     order = rng.permutation(len(targets))
-    n_listed = int(round(listed_fraction * len(targets)))
+    n_listed = round(listed_fraction * len(targets))
     listed = sorted(targets[k].id for k in order[:n_listed])
     geod = Geod(ellps="WGS84")
     rows = []
@@ -79,7 +79,7 @@ def plant_register(truth: SceneTruth, path: str | os.PathLike, *, seed: int, lis
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     text = "\r\n".join("\t".join(row) for row in [_HEADER, *rows]) + "\r\n"
     Path(path).write_bytes(text.encode("utf-8"))
-    return PlantedRegister(Path(path), tuple(listed), tuple(sorted(set(t.id for t in targets) - set(listed))),
+    return PlantedRegister(Path(path), tuple(listed), tuple(sorted({t.id for t in targets} - set(listed))),
                            ("Barragem fantasma (SYNTHETIC, not in the imagery)",))
 
 
