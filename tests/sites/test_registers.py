@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from minescan.batch.reduce_bench import write_run
+from minescan.batch.bench_reduce import write_run
 from minescan.errors import EXIT_BAD_INPUT, InputError
 from minescan.sites.footprints import national_cells
 from minescan.sites.layers import LayerSpec

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from minescan.batch.reduce_bench import write_run
+from minescan.batch.bench_reduce import write_run
 from minescan.errors import EXIT_BAD_INPUT
 from minescan.models.networks import DISCOVERY_CLASSES
 from minescan.outputs import write_national

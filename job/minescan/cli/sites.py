@@ -42,6 +42,6 @@ def bench_reduce(n_scenes, per_scene, out):
 
     Example: minescan bench-reduce --scenes 1000 --per-scene 2000 (make bench-reduce)
     """
-    from ..batch.reduce_bench import format_bench, run_bench
+    from ..batch.bench_reduce import format_bench, run_bench
 
     click.echo(format_bench(run_bench(out, n_scenes, per_scene)))
