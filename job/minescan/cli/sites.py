@@ -1,4 +1,4 @@
-"""`minescan diff`: what changed between the national sites of two runs (two years)."""
+"""`minescan diff` (what changed between the national sites of two runs) and `bench-reduce`."""
 
 from __future__ import annotations
 
