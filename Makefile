@@ -9,6 +9,8 @@ EXTRAS ?= cpu,dev
 OUT ?= demo-out
 BENCH_OUT ?= bench-out
 BENCH_SIZE ?= 9216
+BENCH_SERIES_OUT ?= bench-series
+BENCH_SERIES_SIZE ?= 10000
 
 IMAGE ?= minescan
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -16,13 +18,15 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench bench-reduce demo-models clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo bench bench-gpu bench-series bench-reduce demo-models clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
+	@echo "make bench-gpu   the same scan on a GPU (float32 and mixed precision); GPU node only"
+	@echo "make bench-series filter a 20x$(BENCH_SERIES_SIZE)^2 synthetic class cube; writes $(BENCH_SERIES_OUT)/"
 	@echo "make bench-reduce benchmark the reduce of 1,000 synthetic shards x 2,000 detections"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
@@ -50,7 +54,15 @@ demo: install
 
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
+	$(MINESCAN) bench backends --json $(BENCH_OUT)/backends.json
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
+
+# On a GPU node with the gpu extra (EXTRAS=gpu,dev): one short run that prints every figure.
+bench-gpu: install
+	$(MINESCAN) bench gpu --size $(BENCH_SIZE) --out $(BENCH_OUT)
+
+bench-series: install
+	$(MINESCAN) series bench-filters --size $(BENCH_SERIES_SIZE) --years 20 --out $(BENCH_SERIES_OUT)
 
 bench-reduce: install
 	$(MINESCAN) bench-reduce --scenes 1000 --per-scene 2000 --out $(BENCH_OUT)/reduce
@@ -76,4 +88,4 @@ deploy:
 	IMAGE=$(IMAGE) TAG=$(TAG) GSA=$(GSA) MANIFEST=$(MANIFEST) RUN=$(RUN) SCENES=$(SCENES) scripts/deploy.sh $(OVERLAY)
 
 clean:
-	rm -rf $(OUT) $(BENCH_OUT) build dist job/*.egg-info
+	rm -rf $(OUT) $(BENCH_OUT) $(BENCH_SERIES_OUT) build dist job/*.egg-info
