@@ -74,7 +74,7 @@ def plant_register(truth: SceneTruth, path: str | os.PathLike, *, seed: int, lis
         lon, lat, _ = geod.fwd(inside.x, inside.y, rng.uniform(0, 360), rng.uniform(0, jitter_m))
         rows.append(_row(f"Barragem {target.id} (SYNTHETIC)", lon, lat, target.ore or "Minério de Ferro", rng))
     # a registered mine where the imagery shows none: the area's far corner, inside it
-    bounds = truth.transform * (truth.size * 0.97, truth.size * 0.97)
+    bounds = truth.transform @ (truth.size * 0.97, truth.size * 0.97)
     rows.append(_row("Barragem fantasma (SYNTHETIC, not in the imagery)", bounds[0], bounds[1], "Ouro", rng))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     text = "\r\n".join("\t".join(row) for row in [_HEADER, *rows]) + "\r\n"
@@ -100,7 +100,7 @@ def plant_territory(truth: SceneTruth, path: str | os.PathLike, *, west_fraction
     ys = np.linspace(0.02, 0.98, 9) * size
     xs = [west_fraction * size * (1 + 0.15 * math.sin(3.1 * k)) for k in range(len(ys))]
     pixels = [(0.02 * size, ys[0]), *zip(xs, ys, strict=True), (0.02 * size, ys[-1])]
-    polygon = Polygon([truth.transform * xy for xy in pixels])
+    polygon = Polygon([truth.transform @ xy for xy in pixels])
     doc = {"type": "FeatureCollection", "features": [{
         "type": "Feature", "geometry": mapping(polygon),
         "properties": {"nome": TERRITORY_NAME, "tipo": "terra indígena (SYNTHETIC)"},
