@@ -89,6 +89,20 @@ def shard_like_tree(base: Path, tag: str) -> Path:
     return staging
 
 
+def error_lines(stderr: str) -> list[str]:
+    """The `minescan: error: …` lines of a command's stderr, whether printed as text (a
+    terminal) or as JSON log objects (a pod, or pytest's captured stderr)."""
+    import json
+
+    lines = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            line = json.loads(line).get("message", "")
+        if line.startswith("minescan: error: "):
+            lines.append(line)
+    return lines
+
+
 def grid_detections(cells, *, lon=None, lat=None, scene_rc=None, **common):
     """Detections of one scene of the national Sentinel-2 grid, and that scene's cell grid.
 

@@ -14,6 +14,8 @@ def scan_options(f):
     options = [
         click.option("--discovery-model", type=click.Path(), help="Discovery model directory (default: bundled demo model)."),
         click.option("--impact-model", type=click.Path(), help="Impact model directory (default: bundled demo model)."),
+        click.option("--registry", help="Model registry (local or gs://) whose --channel names the models."),
+        click.option("--channel", help="Follow this registry channel (e.g. prod) instead of model directories."),
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="Scan config (YAML/JSON, keys of ScanConfig)."),
         click.option("--threshold", type=click.FloatRange(0, 1), help="p(mine) for a candidate (default: the model's, 0.6)."),
         click.option("--keep-no-ore", is_flag=True, help="Keep candidates classified no_ore, flagged kept=false, instead of dropping them."),
@@ -27,7 +29,8 @@ def scan_options(f):
 
 
 def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
-                     discovery_model=None, impact_model=None, input_scale=None, backend=None) -> ScanConfig:
+                     discovery_model=None, impact_model=None, input_scale=None, backend=None,
+                     registry=None, channel=None) -> ScanConfig:
     """One ScanConfig from a file, then command-line overrides; validated once."""
 
 
@@ -38,6 +41,10 @@ def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
         data["discovery_model"] = discovery_model
     if impact_model:
         data["impact_model"] = impact_model
+    if registry:
+        data["registry"] = registry
+    if channel:
+        data["channel"] = channel
     if threshold is not None:
         data["threshold"] = threshold
     if keep_no_ore:
