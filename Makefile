@@ -20,7 +20,7 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench bench-gpu bench-series bench-map demo-models vendor clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo bench bench-gpu bench-series bench-reduce bench-map demo-models vendor clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-map   measure the offline map with $(MAP_SITES) sites in headless Chromium"
 	@echo "make bench-gpu   the same scan on a GPU (float32 and mixed precision); GPU node only"
 	@echo "make bench-series filter a 20x$(BENCH_SERIES_SIZE)^2 synthetic class cube; writes $(BENCH_SERIES_OUT)/"
+	@echo "make bench-reduce benchmark the reduce of 1,000 synthetic shards x 2,000 detections"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
 	@echo "make vendor      refresh the map's inlined Leaflet (npm) and country outlines (SHARED=../shared)"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
@@ -66,6 +67,9 @@ bench-gpu: install
 
 bench-series: install
 	$(MINESCAN) series bench-filters --size $(BENCH_SERIES_SIZE) --years 20 --out $(BENCH_SERIES_OUT)
+
+bench-reduce: install
+	$(MINESCAN) bench-reduce --scenes 1000 --per-scene 2000 --out $(BENCH_OUT)/reduce
 
 bench-map: install
 	$(PY) scripts/bench_map.py --sites $(MAP_SITES) --out $(BENCH_OUT)/map

@@ -119,11 +119,10 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     t0 = time.perf_counter()
     sites = SitesOptions(registers=(RegisterSpec(path=str(register.path), source="register (SYNTHETIC)"),),
                          protected=(LayerSpec(path=str(out / "input" / "territory.geojson")),))
-    codes, reduced = run_local(manifest_uri, str(run), parallel=cfg.parallel, retries=1,
+    _, reduced = run_local(manifest_uri, str(run), parallel=cfg.parallel, retries=1,
                                log_dir=out / "logs", sites=sites)
     timings["map_and_reduce"] = time.perf_counter() - t0
 
-    national = Path(reduced.national)
     detections = read_detections(reduced.files["detections"])
     score = score_against_truth(detections, truth.objects)
     report = {
@@ -139,7 +138,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
         "precision": round(score.precision, 3),
         "false_sites_by_kind": score.false_sites_by_kind,
         "missed_targets": list(score.missed),
-        **status_report(national, score, truth, register, territory),
+        **status_report(reduced.files, score, truth, register, territory),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "outputs": {k: str(v) for k, v in reduced.files.items()},
         "run": str(run),
@@ -148,8 +147,9 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     return report
 
 
-def status_report(national: Path, score, truth, register, territory) -> dict:
-    """Registration and territory statuses of the sites, against what was planted.
+def status_report(files: dict[str, str], score, truth, register, territory) -> dict:
+    """Registration and territory statuses of the sites (`files`: the reduce's outputs),
+    against what was planted.
 
     A true site (one that found planted targets) should be registered exactly when the
     register lists one of its targets, and on the territory exactly when one of them is.
@@ -159,7 +159,7 @@ def status_report(national: Path, score, truth, register, territory) -> dict:
     from .outputs import SITE_COLUMNS, read_geoparquet
     from .synth.register import TERRITORY_NAME
 
-    sites = read_geoparquet(national / "sites.parquet", SITE_COLUMNS, "demo sites")
+    sites = read_geoparquet(files["parquet"], SITE_COLUMNS, "demo sites")
     targets_of = score.targets_of_site
     inside = {t.id for t in truth.targets if t.polygon_lonlat.intersects(territory)}
     true = sites["site_id"].isin(list(targets_of))
@@ -168,7 +168,7 @@ def status_report(national: Path, score, truth, register, territory) -> dict:
     unregistered = ~sites["registered"].astype(bool)
     protected = sites["protected"].astype(bool)
     found = {t.id for t in truth.targets} - set(score.missed)
-    unmatched = pd.read_csv(national / "register_unmatched.csv")
+    unmatched = pd.read_csv(files["register_unmatched_csv"])
     return {
         "register": {
             "listed_targets": len(register.listed),
@@ -180,7 +180,7 @@ def status_report(national: Path, score, truth, register, territory) -> dict:
             "missing_targets_found": len(found & set(register.missing)),
             "true_sites_status_right": int((true & (expected_registered == ~unregistered)).sum()),
             "true_sites": int(true.sum()),
-            "entries_not_detected": int(len(unmatched)),
+            "entries_not_detected": len(unmatched),
             "phantom_entries_not_detected": int(unmatched["name"].isin(register.phantom).sum()),
         },
         "territory": {
@@ -226,18 +226,18 @@ def format_report(report: dict) -> str:
     if report["missed_targets"]:
         lines.append(f"  missed: {', '.join(report['missed_targets'])}")
     lines += [
-        f"  register (SYNTHETIC, ANM format): lists {reg['listed_targets']} of the {report['planted_targets']} planted "
-        f"targets, lacks {reg['missing_targets']}",
-        f"    sites: {reg['sites_registered']} registered, {reg['sites_unregistered']} unregistered "
-        f"({reg['unregistered_true_sites']} on planted targets the register lacks, "
-        f"{reg['unregistered_false_sites']} false sites); of the {reg['missing_targets']} targets it lacks, "
-        f"{reg['missing_targets_found']} found",
-        f"    status right for {reg['true_sites_status_right']}/{reg['true_sites']} true sites; "
-        f"registered, not detected: {reg['entries_not_detected']} entries "
-        f"({reg['phantom_entries_not_detected']} listed where the imagery shows no mine)",
-        f"  territory \"{ter['name']}\": {ter['sites_inside']} sites inside ({ter['true_sites_inside']} on planted "
-        f"targets, {ter['false_sites_inside']} false; {ter['unregistered_sites_inside']} of them unregistered); "
-        f"planted targets inside: {ter['planted_targets_inside']}, found {ter['planted_targets_inside_found']}",
+        (f"  register (SYNTHETIC, ANM format): lists {reg['listed_targets']} of the {report['planted_targets']} "
+         f"planted targets, lacks {reg['missing_targets']}"),
+        (f"    sites: {reg['sites_registered']} registered, {reg['sites_unregistered']} unregistered "
+         f"({reg['unregistered_true_sites']} on planted targets the register lacks, "
+         f"{reg['unregistered_false_sites']} false sites); of the {reg['missing_targets']} targets it lacks, "
+         f"{reg['missing_targets_found']} found"),
+        (f"    status right for {reg['true_sites_status_right']}/{reg['true_sites']} true sites; "
+         f"registered, not detected: {reg['entries_not_detected']} entries "
+         f"({reg['phantom_entries_not_detected']} listed where the imagery shows no mine)"),
+        (f"  territory \"{ter['name']}\": {ter['sites_inside']} sites inside ({ter['true_sites_inside']} on planted "
+         f"targets, {ter['false_sites_inside']} false; {ter['unregistered_sites_inside']} of them unregistered); "
+         f"planted targets inside: {ter['planted_targets_inside']}, found {ter['planted_targets_inside_found']}"),
         f"    status right for {ter['true_sites_status_right']}/{reg['true_sites']} true sites",
     ]
     lines.append(f"  time: {report['timings_s']}")

@@ -7,8 +7,8 @@ import json
 import geopandas as gpd
 import pandas as pd
 import pytest
-from minescan.errors import EXIT_BAD_INPUT, EXIT_CONFLICT
 from minescan.batch.bench_reduce import write_run
+from minescan.errors import EXIT_BAD_INPUT, EXIT_CONFLICT
 from minescan.sites.diff import DiffOptions, diff_sites
 from minescan.sites.national import build_national
 

@@ -179,3 +179,31 @@ def test_growth_to_the_north_renames_a_site_as_documented():
     old_id = build_national(before, scenes).sites["site_id"].iloc[0]
     new_id = build_national(after, scenes).sites["site_id"].iloc[0]
     assert new_id != old_id and int(new_id[1:6]) == int(old_id[1:6]) - 1
+
+
+def test_traced_outlines_equal_the_union_of_the_cell_squares():
+    from minescan.sites import outline
+
+    rng = np.random.default_rng(5)
+    xs, ys, groups = [], [], []
+    for g in range(40):  # random walks: pinches, holes, several parts
+        x, y = rng.integers(0, 8, 2) + 20 * g
+        for _ in range(int(rng.integers(1, 60))):
+            xs.append(x)
+            ys.append(y)
+            groups.append(g)
+            dx, dy = ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1))[int(rng.integers(5))]
+            x, y = x + dx, y + dy
+    # a ring with an island inside its hole: several parts and a hole in one group
+    ring = [(r, c) for r in range(7) for c in range(7) if r in (0, 6) or c in (0, 6)]
+    for r, c in [*ring, (3, 3)]:
+        xs.append(2000 + c)
+        ys.append(r)
+        groups.append(40)
+    x, y, g = np.array(xs), np.array(ys), np.array(groups)
+    got = outline.geometries(x, y, g, 41, lambda xy: xy)
+    for k in range(41):
+        expected = shapely.union_all(shapely.box(x[g == k], y[g == k], x[g == k] + 1, y[g == k] + 1))
+        assert got[k].is_valid and shapely.symmetric_difference(got[k], expected).area == 0, k
+        assert shapely.is_ccw(got[k].exterior if got[k].geom_type == "Polygon" else got[k].geoms[0].exterior)
+    assert got[40].geom_type == "MultiPolygon" and got[40].area == 25

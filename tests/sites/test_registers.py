@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from minescan.errors import EXIT_BAD_INPUT, InputError
 from minescan.batch.bench_reduce import write_run
+from minescan.errors import EXIT_BAD_INPUT, InputError
 from minescan.sites.footprints import national_cells
 from minescan.sites.layers import LayerSpec
 from minescan.sites.national import SitesOptions, build_national, load_inputs

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from minescan.batch.bench_reduce import write_run
 from minescan.errors import EXIT_BAD_INPUT
 from minescan.models.networks import DISCOVERY_CLASSES
 from minescan.outputs import write_national
-from minescan.batch.bench_reduce import write_run
 from minescan.sites.national import SitesOptions, build_national, load_inputs
 from minescan.training.data import point_labels, read_points_table
 

@@ -32,6 +32,7 @@ from .layout import NationalLayout, RunLayout, ShardLayout
 from .shard import read_shard
 
 if TYPE_CHECKING:
+    from ..sites.footprints import SceneGrid
     from ..sites.national import SitesInputs, SitesOptions
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class CollectedShards:
     """What the reduce read: detections of every usable shard, and what it could not use."""
 
     detections: Any  # pandas.DataFrame
-    scenes: dict[str, Any]  # scene id → sites.footprints.SceneGrid of every usable shard
+    scenes: dict[str, SceneGrid]  # where each scene's cells lie (shape, CRS, transform)
     committed: dict[str, commit.Committed]  # scene id → its committed shard (data location, record)
     missing: tuple[str, ...]  # "index:id" of scenes without a committed shard
     corrupt: tuple[str, ...]  # "index:id: reason" of shards that failed verification
@@ -292,7 +293,8 @@ def reduce_run(run: str, *, allow_missing: bool = False,
                sites: SitesOptions | SitesInputs | None = None) -> ReduceOutcome:
     """Merge committed shards into national sites, committed as `<run>/national/`.
 
-    `sites` configures the sites stage; given as loaded `SitesInputs` it is not read again.
+    `sites` configures the sites stage (docs/SITES.md); given as loaded `SitesInputs` it
+    is not read again.
     """
     from ..outputs import run_facts, write_national
     from ..sites.national import SitesInputs, build_national, load_inputs

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("minescan.cli.synth:synth", "Make synthetic Sentinel-2-like scenes and chips."),
     "models": ("minescan.cli.models:models", "Build, inspect and verify model directories."),
     "bench": ("minescan.cli.bench:bench", "Benchmark the scan on a paper-sized scene."),
+    "bench-reduce": ("minescan.cli.sites:bench_reduce", "Benchmark the reduce of a national run (synthetic shards)."),
     "train": ("minescan.training.cli:train", "Train the discovery or impact network."),
     "evaluate": ("minescan.training.cli:evaluate", "Evaluate a model on a held-out set."),
     "acquire": ("minescan.acquire.cli:acquire", "Export Sentinel-2 scenes and chips with Earth Engine."),

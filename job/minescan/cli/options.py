@@ -1,4 +1,4 @@
-"""Click options shared by the verbs that scan."""
+"""Click options shared by the verbs that scan and the verbs that build sites."""
 
 from __future__ import annotations
 

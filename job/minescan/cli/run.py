@@ -51,6 +51,7 @@ def reduce_cmd(run, allow_missing, **sites):
         --register anm_barragens_mineracao_2019.tsv \\
         --protected terras_indigenas.gpkg --protected-type "indigenous territory" \\
         --regions municipios.gpkg --reviews reviewed_sites.csv
+      minescan reduce --run runs/2019 --allow-missing --link-m 600
     """
     from ..batch.runner import reduce_run
 
@@ -75,7 +76,8 @@ def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_mod
     Example:
 
     \b
-      minescan run-local --manifest scenes.txt --run runs/r1 --parallel 2 --register anm.tsv
+      minescan run-local --manifest scenes.txt --run runs/r1 --parallel 2
+      minescan run-local --manifest scenes.json --run runs/r1 --register anm.tsv --protected ti.gpkg
     """
     from ..batch.runner import run_local
 

@@ -1,4 +1,4 @@
-"""`minescan diff`: what changed between the national sites of two runs (two years)."""
+"""`minescan diff` (what changed between the national sites of two runs) and `bench-reduce`."""
 
 from __future__ import annotations
 
@@ -22,9 +22,26 @@ def diff(before, after, out, min_change_ha, min_change_frac):
     \b
       minescan diff --before runs/2019 --after runs/2023 --out changes/2019-2023
     """
-    from ..sites.diff import DiffOptions, diff_runs
+    from ..batch.national import diff_runs
+    from ..sites.diff import DiffOptions
 
     given = {"min_change_ha": min_change_ha, "min_change_frac": min_change_frac}
     result = diff_runs(before, after, out, DiffOptions(**{k: v for k, v in given.items() if v is not None}))
     counts = ", ".join(f"{n} {name}" for name, n in result.summary["changes"].items())
     click.echo(f"{counts} → {out}")
+
+
+@click.command()
+@click.option("--scenes", "n_scenes", type=click.IntRange(1), default=1000, show_default=True,
+              help="Synthetic scene shards in the run (a national run is about 1,000).")
+@click.option("--per-scene", type=click.IntRange(1), default=2000, show_default=True, help="Detections per scene.")
+@click.option("--out", default="bench-out/reduce", show_default=True, type=click.Path(file_okay=False),
+              help="Where the synthetic run (kept for re-runs), its layers and bench-reduce.json go.")
+def bench_reduce(n_scenes, per_scene, out):
+    """Benchmark the reduce: N synthetic shards with registers, protected land and regions.
+
+    Example: minescan bench-reduce --scenes 1000 --per-scene 2000 (make bench-reduce)
+    """
+    from ..batch.bench_reduce import format_bench, run_bench
+
+    click.echo(format_bench(run_bench(out, n_scenes, per_scene)))

@@ -1,22 +1,15 @@
-"""Writing `minescan diff` results: the change table and its summary, published whole.
+"""Writing `minescan diff` results into a local directory: the change table and its summary.
 
-`<out>/changes.parquet` (GeoParquet 1.1), `changes.geojson` (RFC 7946), `changes.csv`,
-`summary.md` and `summary.json`. The files are written in a staging directory beside
-`out` and renamed onto it (or uploaded, for gs://) only when all are complete; an `out`
-that already holds files is never touched.
+`changes.parquet` (GeoParquet 1.1), `changes.geojson` (RFC 7946), `changes.csv`,
+`summary.md` and `summary.json`. The batch room commits the directory whole.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import storage
-from ..errors import ConflictError
 from ._atomic import write_text_atomic
 from ._tables import display_text, records, write_geoparquet, write_table_csv
 
@@ -73,30 +66,3 @@ def changes_markdown(table, summary: dict[str, Any]) -> str:
     lines += ["", "## Settings", "", f"- {display_text(summary['options'])}"]
     return "\n".join(lines) + "\n"
 
-
-def check_free(out: str) -> None:
-    """ConflictError unless `out` is absent or an empty directory: results never overwrite."""
-    taken = storage.list_dir(out)
-    if taken or (not storage.is_remote(out) and Path(out).is_file()):
-        raise ConflictError(f"{out} already holds {taken[:5] or 'a file'}: give `minescan diff` a new --out directory")
-
-
-def publish_changes(out: str, changes: gpd.GeoDataFrame, summary: dict[str, Any]) -> None:
-    """Write the outputs aside and publish them at `out` (local or gs://) in one step."""
-    check_free(out)
-    if storage.is_remote(out):
-        with tempfile.TemporaryDirectory(prefix="minescan-changes-") as tmp:
-            write_changes(Path(tmp), changes, summary)
-            storage.put_dir(tmp, out)
-        return
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.staging-{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
-    try:
-        write_changes(staging, changes, summary)
-        if target.exists():
-            target.rmdir()  # empty (checked above); rmdir refuses anything else
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._atomic import write_text_atomic
 from ._overlay import probability_overlay
@@ -40,17 +40,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class NationalTables(Protocol):
-    """What the national outputs read of the sites stage's `NationalSites` (docs/SITES.md);
-    spelled here because this room does not import `sites/`."""
-
-    sites: gpd.GeoDataFrame
-    detections: pd.DataFrame
-    register_unmatched: gpd.GeoDataFrame
-    site_areas: pd.DataFrame
-    protected_areas: pd.DataFrame
-    regions: pd.DataFrame
-    summary: dict[str, Any]
+#: the sites stage's `sites.national.NationalSites` (docs/SITES.md), of which the national
+#: outputs read `sites`, `detections`, `register_unmatched`, `site_areas`, `protected_areas`,
+#: `regions` and `summary`; named, not imported, because this room does not import `sites/`
+NationalTables = Any
 
 log = logging.getLogger(__name__)
 

@@ -44,6 +44,11 @@ SITE_FILES: dict[str, str] = {
 }
 #: how many sites `summary.md` lists, in the report's ranking
 TOP_SITES = 20
+#: the columns `sites.kml` carries as ExtendedData: what an analyst looks at in Google
+#: Earth (every column is in the GeoParquet, GeoJSON and CSV)
+KML_COLUMNS = ("site_id", "impact_class", "p_mine_max", "n_detections", "area_ha", "registered",
+               "register_source", "register_id", "register_name", "register_distance_m", "protected",
+               "protected_names", "protected_ha", "regions", "review", "review_note", "lon", "lat")
 
 
 def empty_sites() -> pd.DataFrame:
@@ -83,12 +88,16 @@ def write_sites(
         write_points_geoparquet(paths["parquet"], table)
     else:
         write_geoparquet(paths["parquet"], sites)
-    write_text_atomic(paths["geojson"], json.dumps(sites_geojson(table, shapes), ensure_ascii=False, allow_nan=False))
+    rows = records(table)
+    write_text_atomic(paths["geojson"], sites_geojson_text(table, shapes, rows))
     # the magenta "not registered" outline only where a register was given
     known = shown is None or bool(flag(shown, "registered").notna().all())
-    write_placemarks_kml(paths["kml"], table, name=title, label=lambda row: row["site_id"], fields=_fields,
-                         shapes=shapes, about=" ".join(warnings),
-                         unregistered=(lambda row: not row["registered"]) if known else None)
+    kml = {"name": title, "label": lambda row: row["site_id"], "rows": rows, "about": " ".join(warnings),
+           "unregistered": (lambda row: not row["registered"]) if known else None}
+    if shapes is None:
+        write_placemarks_kml(paths["kml"], table, fields=_fields, **kml)
+    else:  # a national table: the balloon shows the ExtendedData, see KML_COLUMNS
+        write_placemarks_kml(paths["kml"], table, fields=None, shapes=shapes, data_columns=KML_COLUMNS, **kml)
     write_table_csv(paths["csv"], table)
     page = summary_markdown(table if shown is None else shown.drop(columns=["geometry"], errors="ignore"),
                             title=title, summary=summary, warnings=warnings)
@@ -104,19 +113,25 @@ def _footprints(sites: pd.DataFrame) -> list | None:
 
 def sites_geojson(sites: pd.DataFrame, shapes: list | None = None) -> dict[str, Any]:
     """An RFC 7946 FeatureCollection: footprints (or lon/lat points), every column a property."""
-    from shapely.geometry import mapping
+    return json.loads(sites_geojson_text(sites, shapes))
 
-    features = [
-        {
-            "type": "Feature",
-            "id": row["site_id"],
-            "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
-            if shapes is None else mapping(shapes[k]),
-            "properties": row,
-        }
-        for k, row in enumerate(records(sites))
-    ]
-    return {"type": "FeatureCollection", "features": features}
+
+def sites_geojson_text(sites: pd.DataFrame, shapes: list | None = None, rows: list | None = None) -> str:
+    """`sites_geojson` as text, built with one vectorised geometry encoding (10⁵ sites)."""
+    import numpy as np
+    import shapely
+
+    rows = records(sites) if rows is None else rows
+    if shapes is None:
+        geometries = [json.dumps({"type": "Point", "coordinates": [row["lon"], row["lat"]]}) for row in rows]
+    else:
+        geometries = shapely.to_geojson(np.asarray(shapes, dtype=object)).tolist()
+    features = ",\n".join(
+        f'{{"type": "Feature", "id": {json.dumps(row["site_id"], ensure_ascii=False)}, "geometry": {geometry}, '
+        f'"properties": {json.dumps(row, ensure_ascii=False, allow_nan=False)}}}'
+        for row, geometry in zip(rows, geometries, strict=True)
+    )
+    return f'{{"type": "FeatureCollection", "features": [\n{features}\n]}}'
 
 
 def summary_markdown(

@@ -33,12 +33,10 @@ def dedupe_cells(detections: pd.DataFrame, scene_shapes: Mapping[str, tuple[int,
     if not has_global.any():
         return detections.reset_index(drop=True)
     gridded = detections[has_global]
-    scene = gridded["scene_id"]
-    rows = scene.map({s: shape[0] for s, shape in scene_shapes.items()}).astype(np.float64).fillna(np.inf)
-    cols = scene.map({s: shape[1] for s, shape in scene_shapes.items()}).astype(np.float64).fillna(np.inf)
+    scene_rank, names = pd.factorize(gridded["scene_id"], sort=True)
+    shape = np.array([scene_shapes.get(name, (np.inf, np.inf)) for name in names], np.float64).reshape(-1, 2)
     r, c = gridded["cell_row"].to_numpy(np.float64), gridded["cell_col"].to_numpy(np.float64)
-    margin = np.minimum.reduce([r, c, rows.to_numpy() - 1 - r, cols.to_numpy() - 1 - c])
-    scene_rank = pd.factorize(scene, sort=True)[0]
+    margin = np.minimum.reduce([r, c, shape[scene_rank, 0] - 1 - r, shape[scene_rank, 1] - 1 - c])
     order = np.lexsort((scene_rank, -margin))  # widest margin first, then scene id
     keep = ~gridded.iloc[order].duplicated(["global_row", "global_col"]).to_numpy()
     out = pd.concat([gridded.iloc[order[keep]], detections[~has_global]], ignore_index=True)

@@ -155,34 +155,3 @@ def _summary(changes: gpd.GeoDataFrame, before, after, options: DiffOptions) -> 
         "options": options.model_dump(),
     }
 
-
-def read_national_sites(run: str) -> gpd.GeoDataFrame:
-    """The committed national sites of a run (`<run>/national/sites.parquet`)."""
-    import tempfile
-    from pathlib import Path
-
-    from .. import storage
-    from ..errors import InputError
-    from ..outputs import SITE_COLUMNS, read_geoparquet
-
-    uri = storage.join(run, "national", "sites.parquet")
-    with tempfile.TemporaryDirectory(prefix="minescan-diff-") as tmp:
-        local = Path(tmp) / "sites.parquet"
-        try:
-            local.write_bytes(storage.read_bytes(uri))
-        except storage.NotFoundError:
-            raise InputError(f"{run} has no national sites ({uri} is missing): run `minescan reduce` on it first") from None
-        return read_geoparquet(local, SITE_COLUMNS, f"national sites of {run}")
-
-
-def diff_runs(before_run: str, after_run: str, out: str, options: DiffOptions | None = None) -> SiteChanges:
-    """Compare the national sites of two runs and publish the changes under `out` whole."""
-    from ..outputs.changes import check_free, publish_changes
-
-    check_free(out)  # before any work
-    before = read_national_sites(before_run)
-    after = read_national_sites(after_run)
-    result = diff_sites(before, after, options)
-    result.summary.update({"before": before_run, "after": after_run})
-    publish_changes(out, result.changes, result.summary)
-    return result

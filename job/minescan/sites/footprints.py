@@ -12,13 +12,12 @@ sliver survives:
   scene's CRS; their polygons are densified to one vertex per cell corner before they
   are reprojected to EPSG:4326.
 
-GDAL's polygonizer (`rasterio.features.shapes`, 4-connected) traces each lattice tile;
-parts of a site that lie in several tiles are unioned in lattice units (exact integers).
+`outline` traces every site's cells at once, on integers, so shared edges match exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +26,12 @@ import numpy as np
 from ..batch.grid import S2_GRID
 from ..errors import InputError
 from ..scan import geometry
+from . import outline
 
 if TYPE_CHECKING:
     import pandas as pd
     from affine import Affine
 
-#: lattice tile edge for polygonizing (cells): 4 MiB of int32 labels at most
-TILE = 1024
 #: pixels from a national cell's first pixel to its stride square's first pixel
 _SQUARE_OFFSET_PX = geometry.CENTRE_OFFSET + 0.5 - geometry.STRIDE / 2
 
@@ -97,13 +95,16 @@ def _is_wgs84(crs: str) -> bool:
 
 def _lattices(cells: pd.DataFrame, scenes: Mapping[str, SceneGrid]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[_Lattice]]:
     """Per cell: lattice number, x and y on it; and the lattices (national first)."""
+    import pandas as pd
     from affine import Affine
 
-    missing = sorted(set(cells["scene_id"]) - set(scenes))
+    code, names = pd.factorize(cells["scene_id"], sort=True)
+    missing = [name for name in names if name not in scenes]
     if missing:
         raise InputError(f"no cell grid for scenes {missing[:5]}: their shards' _SUCCESS.json must be read")
-    on_grid = cells["global_row"].notna().to_numpy() & cells["scene_id"].map(
-        lambda s: scenes[s].global_offset is not None).to_numpy(bool)
+    grids = [scenes[name] for name in names]
+    aligned = np.array([grid.global_offset is not None for grid in grids], bool)
+    on_grid = cells["global_row"].notna().to_numpy() & aligned[code]
     lattice = np.full(len(cells), -1, np.int64)
     x = cells["cell_col"].to_numpy(np.int64).copy()
     y = cells["cell_row"].to_numpy(np.int64).copy()
@@ -111,61 +112,36 @@ def _lattices(cells: pd.DataFrame, scenes: Mapping[str, SceneGrid]) -> tuple[np.
     if on_grid.any():
         # one national lattice: every aligned scene maps to it; the first scene's affine
         # places it (all aligned scenes agree to float precision)
-        first = scenes[min(cells.loc[on_grid, "scene_id"])]
+        first = grids[int(code[on_grid].min())]
         r0, c0 = first.global_offset  # type: ignore[misc]
         affine = first.cell_affine() @ Affine.translation(-c0, -r0)
         lattices.append(_Lattice(affine, first.crs, _is_wgs84(first.crs)))
         lattice[on_grid] = 0
-        x[on_grid] = cells.loc[on_grid, "global_col"].to_numpy(np.int64)
-        y[on_grid] = cells.loc[on_grid, "global_row"].to_numpy(np.int64)
-    for scene_id in sorted(set(cells.loc[~on_grid, "scene_id"])):
-        grid = scenes[scene_id]
-        lattice[(~on_grid) & (cells["scene_id"] == scene_id).to_numpy()] = len(lattices)
-        lattices.append(_Lattice(grid.cell_affine(), grid.crs, _is_wgs84(grid.crs)))
+        x[on_grid] = cells["global_col"].to_numpy()[on_grid].astype(np.int64)
+        y[on_grid] = cells["global_row"].to_numpy()[on_grid].astype(np.int64)
+    for k in np.unique(code[~on_grid]):
+        lattice[(~on_grid) & (code == k)] = len(lattices)
+        lattices.append(_Lattice(grids[k].cell_affine(), grids[k].crs, _is_wgs84(grids[k].crs)))
     return lattice, x, y, lattices
 
 
-def _polygonize(x: np.ndarray, y: np.ndarray, site: np.ndarray) -> dict[int, Any]:
-    """Site → its cells' dissolved polygon in lattice units (x = col, y = row)."""
-    import shapely
-    from affine import Affine
-    from rasterio.features import shapes
-    from shapely.geometry import shape
-
-    parts: dict[int, list] = {}
-    tile = (y // TILE) * (2**31) + (x // TILE)
-    order = np.argsort(tile, kind="stable")
-    bounds = np.flatnonzero(np.diff(tile[order])) + 1
-    for members in np.split(order, bounds):
-        tx, ty, ts = x[members], y[members], site[members]
-        x0, y0 = tx.min(), ty.min()
-        labels = np.zeros((ty.max() - y0 + 1, tx.max() - x0 + 1), np.int32)
-        labels[ty - y0, tx - x0] = ts + 1
-        for geom, value in shapes(labels, mask=labels > 0, connectivity=4,
-                                  transform=Affine.translation(float(x0), float(y0))):
-            parts.setdefault(int(value) - 1, []).append(shape(geom))
-    return {s: p[0] if len(p) == 1 else shapely.union_all(p) for s, p in parts.items()}
-
-
-def _to_lonlat(geoms: list, lattice: _Lattice) -> list:
-    import shapely
-
-    if not lattice.geographic:
-        # a straight edge in the scene's CRS is not straight in lon/lat: keep every corner
-        geoms = list(shapely.segmentize(np.asarray(geoms, dtype=object), 1.0))
+def _projector(lattice: _Lattice) -> Callable[[np.ndarray], np.ndarray]:
+    """(n, 2) lattice x, y → lon, lat."""
     a = lattice.affine
+    to_wgs84 = None
+    if not lattice.geographic:
+        from pyproj import Transformer
+
+        to_wgs84 = Transformer.from_crs(lattice.crs, "EPSG:4326", always_xy=True)
 
     def project(xy: np.ndarray) -> np.ndarray:
         px = a.a * xy[:, 0] + a.b * xy[:, 1] + a.c
         py = a.d * xy[:, 0] + a.e * xy[:, 1] + a.f
-        if lattice.geographic:
+        if to_wgs84 is None:
             return np.column_stack([px, py])
-        from pyproj import Transformer
+        return np.column_stack(to_wgs84.transform(px, py))
 
-        lon, lat = Transformer.from_crs(lattice.crs, "EPSG:4326", always_xy=True).transform(px, py)
-        return np.column_stack([lon, lat])
-
-    return list(shapely.transform(np.asarray(geoms, dtype=object), project))
+    return project
 
 
 def site_footprints(cells: pd.DataFrame, site: np.ndarray, n_sites: int,
@@ -173,19 +149,19 @@ def site_footprints(cells: pd.DataFrame, site: np.ndarray, n_sites: int,
     """(n_sites,) lon/lat footprints of sites 0..n_sites-1 from their cells (`site` per cell)."""
     import shapely
 
-    out = np.empty(n_sites, dtype=object)
+    out = np.full(n_sites, None, dtype=object)
     if n_sites == 0:
         return out
     lattice, x, y, lattices = _lattices(cells, scenes)
-    pieces: dict[int, list] = {}
     for k, lat in enumerate(lattices):
         on = lattice == k
-        by_site = _polygonize(x[on], y[on], site[on])
-        keys = sorted(by_site)
-        for s, geom in zip(keys, _to_lonlat([by_site[s] for s in keys], lat), strict=True):
-            pieces.setdefault(s, []).append(geom)
-    for s, geoms in pieces.items():
-        out[s] = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
+        # a straight edge in a projected scene's CRS is not straight in lon/lat: keep every corner
+        shapes = outline.geometries(x[on], y[on], site[on], n_sites, _projector(lat), keep_corners=not lat.geographic)
+        here, before = ~shapely.is_missing(shapes), ~shapely.is_missing(out)
+        both = np.flatnonzero(here & before)
+        if len(both):  # a site on two lattices (unaligned scenes beside aligned ones)
+            shapes[both] = shapely.union_all(np.stack([out[both], shapes[both]]), axis=0)
+        out[here] = shapes[here]
     return out
 
 
@@ -198,6 +174,7 @@ def coverage(scenes: Mapping[str, SceneGrid]) -> Any:
     for grid in scenes.values():
         rows, cols = grid.cell_shape
         lattice = _Lattice(grid.cell_affine(), grid.crs, _is_wgs84(grid.crs))
-        squares.extend(_to_lonlat([box(0, 0, cols, rows)], lattice))
+        edge = shapely.segmentize(box(0, 0, cols, rows), 1.0) if not lattice.geographic else box(0, 0, cols, rows)
+        squares.append(shapely.transform(edge, _projector(lattice)))
     return shapely.union_all(squares) if squares else shapely.Polygon()
 

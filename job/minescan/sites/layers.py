@@ -71,7 +71,7 @@ def read_vector(path: str, layer: str | None, what: str) -> gpd.GeoDataFrame:
             raise InputError(f"{what} {path} does not exist")
         try:
             frame = gpd.read_file(local, layer=layer)
-        except Exception as exc:  # pyogrio's DataSourceError, DataLayerError and friends
+        except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError, DataLayerError and friends
             raise InputError(
                 f"{what} {path} is not a vector layer GDAL can read ({exc}); give a GeoPackage, "
                 "GeoJSON or shapefile"

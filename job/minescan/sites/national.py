@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InputError
 from . import geodesy
 from .cluster import (
     DEFAULT_LINK_M,
@@ -57,9 +56,9 @@ class SitesOptions(BaseModel):
     gold_impact: str = Field("high", description="impact class of gold ores in registers (the paper's exception)")
 
 
-def options_from_file(path: str, overrides: Mapping[str, Any]) -> SitesOptions:
+def options_from_file(path: str | None, overrides: Mapping[str, Any]) -> SitesOptions:
     """SitesOptions from a YAML/JSON file, then command-line values (lists are appended)."""
-    from ..validation import load_yaml_or_json
+    from ..validation import load_yaml_or_json, validate
 
     data: dict[str, Any] = dict(load_yaml_or_json(path)) if path else {}
     for key, value in overrides.items():
@@ -67,11 +66,7 @@ def options_from_file(path: str, overrides: Mapping[str, Any]) -> SitesOptions:
             data[key] = [*data.get(key, []), *value]
         elif value is not None and value != ():
             data[key] = value
-    try:
-        return SitesOptions.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(f"sites config: '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    return validate(SitesOptions, data, f"sites config{' ' + str(path) if path else ''} is invalid")
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,7 @@ def build_national(detections: pd.DataFrame, scenes: Mapping[str, SceneGrid],
     matched = match_registers(footprints, inputs.registers, scanned)
     sites = pd.concat([sites, matched.sites], axis=1)
     pairs = intersections(footprints, sites["area_ha"].to_numpy(), inputs.protected)
-    inside = per_site(pairs, footprints, inputs.protected)
+    inside = per_site(pairs, sites["area_ha"].to_numpy())
     sites["protected"] = inside.ha_total > 0
     sites["protected_names"] = inside.names.to_numpy()
     sites["protected_types"] = inside.types.to_numpy()
@@ -155,7 +150,7 @@ def build_national(detections: pd.DataFrame, scenes: Mapping[str, SceneGrid],
     sites["protected_ha_each"] = inside.ha_each.to_numpy()
     regions = list(filter(None, [inputs.regions]))
     region_pairs = intersections(footprints, sites["area_ha"].to_numpy(), regions)
-    sites["regions"] = per_site(region_pairs, footprints, regions).names.to_numpy()
+    sites["regions"] = per_site(region_pairs, sites["area_ha"].to_numpy()).names.to_numpy()
     carried = carry_reviews(sites["site_id"], footprints, inputs.reviews)
     sites["review"] = carried.review.to_numpy()
     sites["review_note"] = carried.note.to_numpy()
@@ -183,10 +178,6 @@ def _site_stats(members: pd.DataFrame, labels: np.ndarray, n_sites: int) -> pd.D
     """Per-site figures over the member detections, sites in label order."""
     import pandas as pd
 
-    if n_sites == 0:
-        from ..outputs import empty_sites
-
-        return empty_sites().drop(columns="site_id").iloc[:, :12]
     grouped = members.assign(_site=labels).groupby("_site", sort=True)
     stats = grouped.agg(
         n_detections=("p_mine", "size"), p_mine_max=("p_mine", "max"), p_mine_mean=("p_mine", "mean"),
@@ -196,13 +187,17 @@ def _site_stats(members: pd.DataFrame, labels: np.ndarray, n_sites: int) -> pd.D
                                   members["p_mine"].to_numpy(np.float64), labels, n_sites)
     # every member was judged ore-bearing, so the class is the larger of high and low
     impact = np.where(stats["p_high"].to_numpy() >= stats["p_low"].to_numpy(), "high", "low")
-    pairs = members[["scene_id"]].assign(_site=labels).drop_duplicates().sort_values(["_site", "scene_id"])
-    scenes = pairs.groupby("_site", sort=True)["scene_id"].agg(";".join)
+    codes, names = pd.factorize(members["scene_id"], sort=True)
+    pairs = np.unique(labels * len(names) + codes)  # (site, scene) once, scenes sorted within a site
+    site_of, scene_of = np.divmod(pairs, len(names))
+    starts = np.flatnonzero(np.r_[True, site_of[1:] != site_of[:-1]])
+    names = np.asarray(names, dtype=object)
+    scenes = [";".join(names[scene_of[a:b]]) for a, b in zip(starts, np.r_[starts[1:], len(pairs)], strict=True)]
     out = pd.DataFrame({
         "lon": members["lon"].to_numpy()[best], "lat": members["lat"].to_numpy()[best],
         "n_detections": stats["n_detections"].to_numpy(np.int64),
         **{c: stats[c].to_numpy(np.float32) for c in ("p_mine_max", "p_mine_mean", "p_high", "p_low", "p_no_ore")},
-        "impact_class": impact, "scenes": scenes.to_numpy(),
+        "impact_class": impact, "scenes": scenes,
     })
     return out
 

@@ -28,10 +28,11 @@ _SPLITS = (("high", "impact_class", "high"), ("low", "impact_class", "low"),
 
 
 def intersections(footprints: np.ndarray, area_ha: np.ndarray, layers: Sequence[PolygonLayer]) -> pd.DataFrame:
-    """(site, layer, area, name, type, ha) for every site footprint inside or across an area.
+    """(site, layer, area, name, type, ha, piece) for every footprint inside or across an area.
 
-    A footprint wholly inside an area counts its whole area; one crossing the boundary
-    counts the ellipsoidal area of the intersection. Pairs that only touch are dropped.
+    A footprint wholly inside an area counts its whole area (`piece` is None); one crossing
+    the boundary counts the ellipsoidal area of the intersection (`piece`). Pairs that only
+    touch are dropped. Sorted by site, most hectares first.
     """
     import pandas as pd
     import shapely
@@ -45,22 +46,23 @@ def intersections(footprints: np.ndarray, area_ha: np.ndarray, layers: Sequence[
         area_idx, site_idx = shapely.STRtree(footprints).query(polygons, predicate="intersects")
         inside = shapely.contains_properly(polygons[area_idx], footprints[site_idx])
         ha = np.where(inside, area_ha[site_idx], 0.0)
+        pieces = np.full(len(site_idx), None, dtype=object)
         cut = ~inside
         if cut.any():
-            pieces = shapely.intersection(footprints[site_idx[cut]], polygons[area_idx[cut]])
-            ha[cut] = geodesy.area_perimeter(pieces)[0] / M2_PER_HA
+            pieces[cut] = shapely.intersection(footprints[site_idx[cut]], polygons[area_idx[cut]])
+            ha[cut] = geodesy.area_perimeter(pieces[cut])[0] / M2_PER_HA
         frames.append(pd.DataFrame({
             "site": site_idx, "layer": layer.source, "layer_index": k, "area": area_idx,
             "name": layer.frame["name"].to_numpy()[area_idx], "type": layer.frame["type"].to_numpy()[area_idx],
-            "ha": ha,
+            "ha": ha, "piece": pieces,
         }))
     if not frames:
         return pd.DataFrame({"site": pd.Series([], dtype=np.int64), "layer": [],
                              "layer_index": pd.Series([], dtype=np.int64), "area": pd.Series([], dtype=np.int64),
-                             "name": [], "type": [], "ha": pd.Series([], dtype=np.float64)})
+                             "name": [], "type": [], "ha": pd.Series([], dtype=np.float64), "piece": []})
     pairs = pd.concat(frames, ignore_index=True)
     pairs = pairs[pairs["ha"] > 0]
-    return pairs.sort_values(["site", "ha", "layer", "area"], ascending=[True, False, True, True],
+    return pairs.sort_values(["site", "ha", "layer_index", "area"], ascending=[True, False, True, True],
                              kind="stable").reset_index(drop=True)
 
 
@@ -74,32 +76,38 @@ class SiteOverlay:
     ha_total: np.ndarray
 
 
-def per_site(pairs: pd.DataFrame, footprints: np.ndarray, layers: Sequence[PolygonLayer]) -> SiteOverlay:
+def per_site(pairs: pd.DataFrame, area_ha: np.ndarray) -> SiteOverlay:
     """Names, types and hectares per site, most hectares first; total ha counts overlaps once."""
     import pandas as pd
     import shapely
 
-    n = len(footprints)
+    n = len(area_ha)
     names = pd.Series(pd.array([None] * n, dtype="string"))
     types = names.copy()
     each = names.copy()
     total = np.zeros(n)
     if pairs.empty:
         return SiteOverlay(names, types, each, total)
-    grouped = pairs.groupby("site", sort=True)
-    sites = np.asarray(list(grouped.groups))
-    names.iloc[sites] = grouped["name"].agg(lambda v: ";".join(map(str, v))).to_numpy()
-    types.iloc[sites] = grouped["type"].agg(lambda v: ";".join(map(str, v))).to_numpy()
-    each.iloc[sites] = grouped["ha"].agg(lambda v: ";".join(f"{x:.4f}" for x in v)).to_numpy()
-    total[sites] = grouped["ha"].sum().to_numpy()
-    # where areas overlap each other (a territory inside a conservation unit) the sum
-    # would count the same hectares twice: measure the union instead
-    several = pairs["site"].value_counts()
-    for site in several[several > 1].index:
-        rows = pairs[pairs["site"] == site]
-        areas = [layers[k].frame.geometry.iloc[a] for k, a in zip(rows["layer_index"], rows["area"], strict=True)]
-        inside = shapely.intersection(footprints[site], shapely.union_all(areas))
-        total[site] = geodesy.area_perimeter(np.asarray([inside], dtype=object))[0][0] / M2_PER_HA
+    site = pairs["site"].to_numpy(np.int64)
+    starts = np.flatnonzero(np.r_[True, site[1:] != site[:-1]])
+    ends = np.r_[starts[1:], len(site)]
+    owners = site[starts]
+    name_of, type_of = pairs["name"].to_numpy(object), pairs["type"].to_numpy(object)
+    ha, piece = pairs["ha"].to_numpy(np.float64), pairs["piece"].to_numpy(object)
+    names.iloc[owners] = [";".join(map(str, name_of[a:b])) for a, b in zip(starts, ends, strict=True)]
+    types.iloc[owners] = [";".join(map(str, type_of[a:b])) for a, b in zip(starts, ends, strict=True)]
+    each.iloc[owners] = [";".join(f"{x:.4f}" for x in ha[a:b]) for a, b in zip(starts, ends, strict=True)]
+    total[owners] = ha[starts]
+    # where areas overlap each other (a territory inside a conservation unit) a sum would
+    # count the same hectares twice: a footprint wholly inside one of them is all inside,
+    # else the union of its pieces inside each is measured
+    several = np.flatnonzero(ends - starts > 1)
+    whole = [k for k in several if any(p is None for p in piece[starts[k]:ends[k]])]
+    total[owners[whole]] = area_ha[owners[whole]]
+    cut = np.setdiff1d(several, whole)
+    if len(cut):
+        unions = [shapely.union_all(piece[starts[k]:ends[k]]) for k in cut]
+        total[owners[cut]] = geodesy.area_perimeter(np.asarray(unions, dtype=object))[0] / M2_PER_HA
     return SiteOverlay(names, types, each, total)
 
 

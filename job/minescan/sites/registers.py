@@ -36,11 +36,10 @@ rest of the register is used.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import storage
 from ..errors import InputError
 from ..ores import OreMapping, classify_ore
-from ..points import ANM_NAME, ANM_ORE, anm_rows, is_anm_header, parse_dms
+from ..points import ANM_NAME, read_points_table
 from . import geodesy
 from .layers import pick_column, read_vector
 
@@ -72,8 +71,6 @@ ANM_RISK, ANM_DAMAGE = "CATEGORIA DE RISCO", "DANO POTENCIAL ASSOCIADO"
 ENTRY_COLUMNS = ("entry_id", "name", "ore", "impact", "risk", "damage", "height_m", "volume_m3")
 #: names tried, case-insensitively, for columns an option does not name
 _AUTO = {
-    "lon": ("lon", "longitude", "lng", "long", "x"),
-    "lat": ("lat", "latitude", "y"),
     "id": ("id", "fid", "processo", "codigo", "code"),
     "name": ("name", "nome", "nome_barragem"),
     "ore": ("ore", "minerio", "minério", "substancia", "substância", "subs"),
@@ -147,15 +144,9 @@ def read_register(spec: RegisterSpec, *, match_m: float | None = None,
     source = spec.source or Path(spec.path.rstrip("/")).stem
     kind = spec.format
     if kind == "auto":
-        suffix = Path(spec.path).suffix.lower()
-        kind = "table" if suffix in (".csv", ".tsv", ".txt") else "vector"
+        kind = "table" if Path(spec.path).suffix.lower() in (".csv", ".tsv", ".txt") else "vector"
     if kind in ("table", "anm"):
-        text = _read_text(spec.path)
-        if kind == "anm" or is_anm_header(text.split("\n", 1)[0]):
-            entries, skipped = _anm(text, spec.path, ores)
-            kind = "anm"
-        else:
-            entries, skipped = _table(text, spec, ores)
+        entries, skipped, kind = _table(spec, ores)
     else:
         entries, skipped = _vector(spec, ores)
     default = ANM_ACCURACY_M if kind == "anm" else POINT_ACCURACY_M
@@ -166,17 +157,6 @@ def read_register(spec: RegisterSpec, *, match_m: float | None = None,
     if not len(entries):
         raise InputError(f"register {spec.path} has no usable entries ({len(skipped)} rows skipped)")
     return Register(source, spec.path, kind, entries, float(distance), tuple(skipped))
-
-
-def _read_text(path: str) -> str:
-    try:
-        raw = storage.read_bytes(path)
-    except storage.NotFoundError:
-        raise InputError(f"register {path} does not exist") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"register {path} is not UTF-8: re-save it as UTF-8") from None
 
 
 def _frame(records: list[dict], geoms: list, extra: Sequence[str] = ()) -> gpd.GeoDataFrame:
@@ -205,78 +185,61 @@ def _number(value: object, brazilian: bool, where: str, bad: list[str]) -> float
         return None
 
 
-def _anm(text: str, path: str, ores: OreMapping | None) -> tuple[gpd.GeoDataFrame, list[str]]:
-    from shapely import points
-
-    records, lon, lat, skipped, bad_numbers = [], [], [], [], []
-    for row in anm_rows(text, path):
-        if row.error is not None:
-            skipped.append(f"{row.error} ({row.fields.get(ANM_NAME) or 'unnamed dam'})")
-            continue
-        where = f"{path}:{row.line}"
-        ore = row.fields.get(ANM_ORE) or None
-        records.append({
-            "entry_id": row.id, "name": row.fields.get(ANM_NAME) or None, "ore": ore,
-            "impact": _impact(ore, ores), "risk": row.fields.get(ANM_RISK) or None,
-            "damage": row.fields.get(ANM_DAMAGE) or None,
-            "height_m": _number(row.fields.get(ANM_HEIGHT), True, where, bad_numbers),
-            "volume_m3": _number(row.fields.get(ANM_VOLUME), True, where, bad_numbers),
-            "owner": row.fields.get(ANM_OWNER) or None, "state": row.fields.get(ANM_STATE) or None,
-            "municipality": row.fields.get(ANM_TOWN) or None,
-        })
-        lon.append(row.lon)
-        lat.append(row.lat)
-    _warn_numbers(path, bad_numbers)
-    return _frame(records, list(points(lon, lat)), ("owner", "state", "municipality")), skipped
-
-
 def _warn_numbers(path: str, bad: list[str]) -> None:
     if bad:
         log.warning("register %s: %d number(s) could not be read and are left empty, e.g. %s",
                     path, len(bad), bad[0], extra={"unreadable_numbers": len(bad)})
 
 
-def _table(text: str, spec: RegisterSpec, ores: OreMapping | None) -> tuple[gpd.GeoDataFrame, list[str]]:
-    import pandas as pd
+#: ANM register columns for each entry field, and the extras kept for the analyst
+_ANM_COLUMNS = {"id": "id", "name": "name", "ore": "ore", "risk": ANM_RISK, "damage": ANM_DAMAGE,
+                "height": ANM_HEIGHT, "volume": ANM_VOLUME}
+_ANM_EXTRAS = {"owner": ANM_OWNER, "state": ANM_STATE, "municipality": ANM_TOWN}
+
+
+def _table(spec: RegisterSpec, ores: OreMapping | None) -> tuple[gpd.GeoDataFrame, list[str], str]:
+    """A register table (the ANM register or a CSV/TSV) through the one points reader."""
     from shapely import points
 
-    first = text.split("\n", 1)[0]
-    delimiter = max(("\t", ";", ","), key=first.count)
-    rows = [r for r in csv.DictReader(io.StringIO(text), delimiter=delimiter)]
-    header = pd.DataFrame(columns=[c for c in (rows[0].keys() if rows else first.split(delimiter)) if c is not None])
-    what = f"register {spec.path}"
-    col = {key: pick_column(header, getattr(spec, f"{key}_column"), _AUTO[key], what) for key in _AUTO}
-    if col["lon"] is None or col["lat"] is None:
-        raise InputError(
-            f"{what} has no coordinate columns: name them with --register-lon-col/--register-lat-col "
-            f"(columns: {list(header.columns)[:20]})"
-        )
-    records, lon, lat, skipped, bad_numbers = [], [], [], [], []
-    for n, row in enumerate(rows, start=2):
-        where = f"{spec.path}:{n}"
-        cells = {key: (row.get(name) or "").strip() if name else "" for key, name in col.items()}
+    from .layers import _present
+
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="minescan-register-") as tmp:
         try:
-            x, y = parse_dms(cells["lon"]), parse_dms(cells["lat"])
-            if not (-180 <= x <= 180 and -90 <= y <= 90):
-                raise ValueError(f"coordinate ({x}, {y}) is outside lon −180..180 / lat −90..90")
-        except ValueError as exc:
-            skipped.append(f"{where}: {exc}")
-            continue
-        records.append(_record(cells, f"{n - 1}", ores, where, bad_numbers))
-        lon.append(x)
-        lat.append(y)
+            local = storage.localize(spec.path, tmp)
+        except storage.NotFoundError:
+            raise InputError(f"register {spec.path} does not exist") from None
+        table = read_points_table(local, skipped=skipped, lon_column=spec.lon_column, lat_column=spec.lat_column)
+    anm = ANM_NAME in table.columns
+    if anm:
+        col, extras = dict(_ANM_COLUMNS), dict(_ANM_EXTRAS)
+    else:
+        what = f"register {spec.path}"
+        col = {key: pick_column(table, getattr(spec, f"{key}_column"), _AUTO[key], what)
+               for key in _ANM_COLUMNS}
+        extras = {}
+    records, bad_numbers = [], []
+    for n, row in enumerate(table.to_dict("records")):
+        cells = {key: str(row[name]).strip() if name and _present(row.get(name)) else ""
+                 for key, name in col.items()}
+        where = f"{spec.path} entry {cells['id'] or n + 1}"
+        record = _record(cells, f"{n + 1}", ores, where, bad_numbers, brazilian=anm)
+        record.update({key: row.get(name) or None for key, name in extras.items()})
+        records.append(record)
     _warn_numbers(spec.path, bad_numbers)
-    return _frame(records, list(points(lon, lat))), skipped
+    geoms = list(points(table["lon"].to_numpy(float), table["lat"].to_numpy(float))) if len(table) else []
+    return _frame(records, geoms, tuple(extras)), skipped, "anm" if anm else "table"
 
 
-def _record(cells: dict[str, str], fallback_id: str, ores, where: str, bad_numbers: list[str]) -> dict:
-    """An entry of a table or vector register from its attribute texts ('' when absent)."""
+def _record(cells: dict[str, str], fallback_id: str, ores, where: str, bad_numbers: list[str],
+            brazilian: bool = False) -> dict:
+    """An entry from its attribute texts ('' when absent)."""
     ore = cells["ore"] or None
     return {
         "entry_id": cells["id"] or fallback_id, "name": cells["name"] or None, "ore": ore,
         "impact": _impact(ore, ores), "risk": cells["risk"] or None, "damage": cells["damage"] or None,
-        "height_m": _number(cells["height"], False, where, bad_numbers),
-        "volume_m3": _number(cells["volume"], False, where, bad_numbers),
+        "height_m": _number(cells["height"], brazilian, where, bad_numbers),
+        "volume_m3": _number(cells["volume"], brazilian, where, bad_numbers),
     }
 
 
@@ -298,8 +261,7 @@ def _vector(spec: RegisterSpec, ores: OreMapping | None) -> tuple[gpd.GeoDataFra
         geoms[invalid] = shapely.make_valid(geoms[invalid])
         log.warning("%s: repaired %d invalid polygon(s)", what, int(invalid.sum()),
                     extra={"register": spec.path, "repaired": int(invalid.sum())})
-    col = {key: pick_column(frame, getattr(spec, f"{key}_column"), _AUTO[key], what)
-           for key in _AUTO if key not in ("lon", "lat")}
+    col = {key: pick_column(frame, getattr(spec, f"{key}_column"), _AUTO[key], what) for key in _AUTO}
     records, keep, skipped, bad_numbers = [], [], [], []
     for i in range(len(frame)):
         if empty[i]:

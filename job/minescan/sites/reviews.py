@@ -91,7 +91,7 @@ def read_reviews(path: str) -> Reviews:
                 import geopandas as gpd
 
                 frame = pd.DataFrame(gpd.read_file(local).drop(columns="geometry", errors="ignore"))
-        except Exception as exc:  # pandas/pyogrio raise many types for a bad file
+        except Exception as exc:  # noqa: BLE001 - pandas/pyogrio raise many types for a bad file
             raise InputError(f"cannot read reviews file {path}: {exc}") from None
     for column in ("site_id", "review"):
         if column not in frame.columns:

@@ -63,7 +63,7 @@ def plant_register(truth: SceneTruth, path: str | os.PathLike, *, seed: int, lis
     rng = np.random.default_rng([seed & 0xFFFFFFFF, 77])
     targets = list(truth.targets)
     order = rng.permutation(len(targets))
-    n_listed = int(round(listed_fraction * len(targets)))
+    n_listed = round(listed_fraction * len(targets))
     listed = sorted(targets[k].id for k in order[:n_listed])
     geod = Geod(ellps="WGS84")
     rows = []
@@ -74,12 +74,12 @@ def plant_register(truth: SceneTruth, path: str | os.PathLike, *, seed: int, lis
         lon, lat, _ = geod.fwd(inside.x, inside.y, rng.uniform(0, 360), rng.uniform(0, jitter_m))
         rows.append(_row(f"Barragem {target.id} (SYNTHETIC)", lon, lat, target.ore or "Minério de Ferro", rng))
     # a registered mine where the imagery shows none: the area's far corner, inside it
-    bounds = truth.transform * (truth.size * 0.97, truth.size * 0.97)
+    bounds = truth.transform @ (truth.size * 0.97, truth.size * 0.97)
     rows.append(_row("Barragem fantasma (SYNTHETIC, not in the imagery)", bounds[0], bounds[1], "Ouro", rng))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     text = "\r\n".join("\t".join(row) for row in [_HEADER, *rows]) + "\r\n"
     Path(path).write_bytes(text.encode("utf-8"))
-    return PlantedRegister(Path(path), tuple(listed), tuple(sorted(set(t.id for t in targets) - set(listed))),
+    return PlantedRegister(Path(path), tuple(listed), tuple(sorted({t.id for t in targets} - set(listed))),
                            ("Barragem fantasma (SYNTHETIC, not in the imagery)",))
 
 
@@ -100,7 +100,7 @@ def plant_territory(truth: SceneTruth, path: str | os.PathLike, *, west_fraction
     ys = np.linspace(0.02, 0.98, 9) * size
     xs = [west_fraction * size * (1 + 0.15 * math.sin(3.1 * k)) for k in range(len(ys))]
     pixels = [(0.02 * size, ys[0]), *zip(xs, ys, strict=True), (0.02 * size, ys[-1])]
-    polygon = Polygon([truth.transform * xy for xy in pixels])
+    polygon = Polygon([truth.transform @ xy for xy in pixels])
     doc = {"type": "FeatureCollection", "features": [{
         "type": "Feature", "geometry": mapping(polygon),
         "properties": {"nome": TERRITORY_NAME, "tipo": "terra indígena (SYNTHETIC)"},

@@ -25,7 +25,15 @@ from typing import Literal
 
 from ..bands import DEFAULT_BANDS, check_bands
 from .kinds import CRS, KINDS, SceneTruth, TruthObject
-from .plan import _Plan, _plan_scene, _rng, _to_lonlat, _truth_objects, default_counts, scene_transform
+from .plan import (
+    _Plan,
+    _plan_scene,
+    _rng,
+    _to_lonlat,
+    _truth_objects,
+    default_counts,
+    scene_transform,
+)
 from .render import render_plan
 
 #: linear size of a grown mine in the first year, as a fraction of its second-year size
