@@ -204,7 +204,7 @@ def test_map_fails_a_scene_for_good_only_on_permanent_exit_codes(overlay):
     assert first == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
     assert second["action"] == "FailIndex"
     codes = second["onExitCodes"]
-    assert codes["operator"] == "In" and codes["values"] == FAIL_FOR_GOOD == [2, 3, 4, 5]
+    assert codes["operator"] == "In" and codes["values"] == FAIL_FOR_GOOD == [2, 3, 4, 5, 73]
     assert codes["containerName"] in {c["name"] for c in spec["template"]["spec"]["containers"]}
     assert rest == [], "transient (75), internal (1) and OOM (137) must count toward backoffLimitPerIndex"
 

@@ -109,7 +109,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
                                log_dir=out / "logs")
     timings["map_and_reduce"] = time.perf_counter() - t0
 
-    detections = read_detections(Path(reduced.national) / "detections.parquet")
+    detections = read_detections(reduced.files["detections"])
     score = score_against_truth(detections, truth.objects)
     report = {
         "synthetic": True,

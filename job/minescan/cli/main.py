@@ -93,7 +93,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception:
+    except Exception as exc:
+        from ..errors import from_os_error
+
+        fault = from_os_error(exc)
+        if fault is not None:
+            click.echo(f"minescan: error: {fault}", err=True)
+            sys.exit(fault.exit_code)
         import traceback
 
         traceback.print_exc()

@@ -16,6 +16,7 @@ def scan_options(f):
         click.option("--threshold", type=click.FloatRange(0, 1), help="p(mine) for a candidate (default: the model's, 0.6)."),
         click.option("--keep-no-ore", is_flag=True, help="Keep candidates classified no_ore, flagged kept=false, instead of dropping them."),
         click.option("--memory-budget-mb", type=click.IntRange(64), help="Working memory for one discovery sub-tile (MiB)."),
+        click.option("--input-scale", type=click.FloatRange(0, min_open=True), help="Multiply pixel values by this first (e.g. 10000 for reflectance 0–1)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -23,7 +24,7 @@ def scan_options(f):
 
 
 def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base: dict | None = None,
-                     discovery_model=None, impact_model=None) -> ScanConfig:
+                     discovery_model=None, impact_model=None, input_scale=None) -> ScanConfig:
     """One ScanConfig from a file, then command-line overrides; validated once."""
     from pydantic import ValidationError
 
@@ -42,6 +43,8 @@ def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base
         data["drop_no_ore"] = False
     if memory_budget_mb is not None:
         data["memory_budget_mb"] = memory_budget_mb
+    if input_scale is not None:
+        data["input_scale"] = input_scale
     try:
         return ScanConfig.model_validate(data)
     except ValidationError as exc:

@@ -34,6 +34,14 @@ class ScanConfig(BaseModel):
         0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"
     )
     impact_batch_size: int = Field(1024, ge=1, description="patches per impact-network batch")
+    input_scale: float | None = Field(
+        None, gt=0, description="multiply pixel values by this before the networks (e.g. 10000 "
+        "for reflectance 0–1 where the models learnt reflectance×10000); None: the file's units"
+    )
+    max_scene_pixels: int = Field(
+        400_000_000, ge=201 * 201, description="refuse, before reading, a scene declaring more "
+        "pixels than this (20,000² by default; a paper scene is 9,423²)"
+    )
     grid: GridDef | None = Field(
         None,
         description="the manifest's global grid, for national cell indices (set by `map`); "
