@@ -46,7 +46,8 @@ compile() {  # compile OUTPUT UV-ARGS...
 }
 
 mkdir -p "$OUT"
-"$PYTHON" -c 'import sys, tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"] + ["pip"]))' \
-    | compile "$OUT/build.txt" -
+# pyproject.toml's build requirements, and pip itself
+BUILD_REQUIRES='import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], "pip", sep="\n")'
+"$PYTHON" -c "$BUILD_REQUIRES" | compile "$OUT/build.txt" -
 compile "$OUT/cpu.txt" pyproject.toml --extra cpu
 compile "$OUT/gpu.txt" pyproject.toml --extra gpu

@@ -142,7 +142,8 @@ base_of() {
 }
 
 main() {
-    [[ "${IMAGE:-}" == */* ]] || die "set IMAGE to the image repository in your registry, without tag (e.g. europe-docker.pkg.dev/PROJECT/minescan/minescan)"
+    [[ "${IMAGE:-}" == */* ]] \
+        || die "set IMAGE to the image repository in your registry, without tag (e.g. europe-docker.pkg.dev/PROJECT/minescan/minescan)"
     [ ! -e "$RELEASES/$TAG" ] || die "release $RELEASES/$TAG exists; remove it first to remake it"
     local base variant cpu_ref gpu_ref
     if [ "${BUILD:-1}" != 0 ]; then

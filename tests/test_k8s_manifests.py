@@ -613,20 +613,25 @@ def _container(t: dict) -> dict:
     return t["spec"]["containers"][0]
 
 
+def _csc(t: dict) -> dict:
+    return _container(t)["securityContext"]
+
+
 RESTRICTED_BREACHES = {
     "host network": (lambda t: t["spec"].update(hostNetwork=True), "host namespaces"),
     "host path": (lambda t: t["spec"]["volumes"].append({"name": "h", "hostPath": {"path": "/"}}), "hostPath"),
-    "privileged": (lambda t: _container(t)["securityContext"].update(privileged=True), "privileged"),
-    "escalation": (lambda t: _container(t)["securityContext"].pop("allowPrivilegeEscalation"), "allowPrivilegeEscalation"),
-    "capability added": (lambda t: _container(t)["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]), "SYS_ADMIN"),
-    "nothing dropped": (lambda t: _container(t)["securityContext"].pop("capabilities"), "drop ALL"),
-    "root user": (lambda t: _container(t)["securityContext"].update(runAsUser=0), "runAsUser 0"),
-    "root allowed": (lambda t: [t["spec"]["securityContext"].pop("runAsNonRoot"),
-                                _container(t)["securityContext"].pop("runAsNonRoot")], "runAsNonRoot"),
+    "privileged": (lambda t: _csc(t).update(privileged=True), "privileged"),
+    "escalation": (lambda t: _csc(t).pop("allowPrivilegeEscalation"), "allowPrivilegeEscalation"),
+    "capability added": (lambda t: _csc(t)["capabilities"].update(add=["SYS_ADMIN"]), "SYS_ADMIN"),
+    "nothing dropped": (lambda t: _csc(t).pop("capabilities"), "drop ALL"),
+    "root user": (lambda t: _csc(t).update(runAsUser=0), "runAsUser 0"),
+    "root allowed": (lambda t: [t["spec"]["securityContext"].pop("runAsNonRoot"), _csc(t).pop("runAsNonRoot")],
+                     "runAsNonRoot"),
     "no seccomp": (lambda t: t["spec"]["securityContext"].pop("seccompProfile"), "seccompProfile"),
-    "unconfined": (lambda t: _container(t)["securityContext"].update(seccompProfile={"type": "Unconfined"}), "Unconfined"),
+    "unconfined": (lambda t: _csc(t).update(seccompProfile={"type": "Unconfined"}), "Unconfined"),
     "host port": (lambda t: _container(t).update(ports=[{"containerPort": 80, "hostPort": 80}]), "hostPort"),
-    "unsafe sysctl": (lambda t: t["spec"]["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}]), "kernel.msgmax"),
+    "unsafe sysctl": (lambda t: t["spec"]["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}]),
+                      "kernel.msgmax"),
     "apparmor off": (lambda t: t.setdefault("metadata", {}).setdefault("annotations", {}).update(
         {"container.apparmor.security.beta.kubernetes.io/minescan": "unconfined"}), "AppArmor"),
     "init container": (lambda t: t["spec"].update(initContainers=[{"name": "init", "image": "minescan"}]), "init:"),
@@ -650,7 +655,8 @@ def test_the_namespace_enforces_the_restricted_profile(path):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", mode
     # enforcement pinned to the oldest supported release's profile; audit and warn track the newest
     assert labels["pod-security.kubernetes.io/enforce-version"] == "v" + ".".join(MIN_K8S.split(".")[:2])
-    assert labels["pod-security.kubernetes.io/audit-version"] == labels["pod-security.kubernetes.io/warn-version"] == "latest"
+    for mode in ("audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "latest", mode
     namespaced = [o for o in rendered_at(path) if o["kind"] != "Namespace"]
     assert {o["metadata"]["namespace"] for o in namespaced} == {ns["metadata"]["name"]}
 
@@ -704,7 +710,9 @@ KUBE_DNS = "pods{kubernetes.io/metadata.name=kube-system}{k8s-app=kube-dns}"
 #: address), the GKE metadata server for Workload Identity tokens, and HTTPS outside the VPC
 PUBLIC = "0.0.0.0/0-10.0.0.0/8,100.64.0.0/10,169.254.0.0/16,172.16.0.0/12,192.168.0.0/16"
 BASE_EGRESS = {
-    *((peer, proto, port) for peer in (KUBE_DNS, "169.254.20.10/32", "169.254.169.254/32") for proto, port in DNS_PORTS),
+    *((resolver, proto, port)
+      for resolver in (KUBE_DNS, "169.254.20.10/32", "169.254.169.254/32")
+      for proto, port in DNS_PORTS),
     ("169.254.169.252/32", "TCP", 988),
     ("169.254.169.254/32", "TCP", 80),
     (PUBLIC, "TCP", 443),
@@ -723,7 +731,8 @@ def selector(sel: dict | None) -> str:
 
 def peer(p: dict) -> str:
     if "ipBlock" in p:
-        return p["ipBlock"]["cidr"] + ("-" + ",".join(sorted(p["ipBlock"]["except"])) if "except" in p["ipBlock"] else "")
+        block = p["ipBlock"]
+        return block["cidr"] + ("-" + ",".join(sorted(block["except"])) if "except" in block else "")
     ns = p.get("namespaceSelector")
     return "pods" + (selector(ns) if ns is not None else "") + selector(p.get("podSelector"))
 
@@ -787,9 +796,11 @@ def test_only_training_workers_talk_to_each_other():
 
 
 def test_https_is_open_to_public_addresses_only():
-    (rule,) = [p for p in network_policies(rendered("cpu")) if p["metadata"]["name"] == "minescan-google-apis"][0]["spec"]["egress"]
+    (policy,) = [p for p in network_policies(rendered("cpu")) if p["metadata"]["name"] == "minescan-google-apis"]
+    (rule,) = policy["spec"]["egress"]
     block = rule["to"][0]["ipBlock"]
-    private = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")]
+    private_ranges = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+    private = [ipaddress.ip_network(n) for n in private_ranges]
     assert block["cidr"] == "0.0.0.0/0"
     excluded = [ipaddress.ip_network(n) for n in block["except"]]
     assert all(any(p.subnet_of(e) for e in excluded) for p in private)
@@ -867,17 +878,19 @@ def test_a_release_refuses_an_image_repository_without_a_registry(tmp_path):
     assert out.returncode == 2 and "IMAGE" in out.stderr and not list(tmp_path.iterdir())
 
 
+def deployed_map(stdout: str) -> dict:
+    (spec,) = [s for s in all_job_specs([o for o in yaml.safe_load_all(stdout) if o]).values() if component(s) == "map"]
+    return spec
+
+
 def test_deploy_sizes_the_map_deadline_for_the_run():
     for parallelism, expected in (("40", 4 * 1800 + 3600), ("10", 16 * 1800 + 3600), ("7", 23 * 1800 + 3600)):
         for overlay in ("gpu", "cpu-jobs"):
             out = deploy(overlay, **RUN_ENV, PARALLELISM=parallelism)
             assert out.returncode == 0, out.stderr
-            specs = all_job_specs([o for o in yaml.safe_load_all(out.stdout) if o])
-            (spec,) = [s for s in specs.values() if component(s) == "map"]
+            spec = deployed_map(out.stdout)
             assert spec["activeDeadlineSeconds"] == map_deadline(spec) == expected, (overlay, parallelism)
-    out = deploy("cpu", **RUN_ENV, MAP_DEADLINE="86400")
-    (spec,) = [s for s in all_job_specs([o for o in yaml.safe_load_all(out.stdout) if o]).values() if component(s) == "map"]
-    assert spec["activeDeadlineSeconds"] == 86400
+    assert deployed_map(deploy("cpu", **RUN_ENV, MAP_DEADLINE="86400").stdout)["activeDeadlineSeconds"] == 86400
 
 
 # --- the image --------------------------------------------------------------------------------
