@@ -294,7 +294,7 @@ def test_map_pods_read_the_run_config_from_the_config_map(overlay):
     (spec,) = [s for s in job_specs(overlay).values() if component(s) == "map"]
     pod = spec["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["args"][:2] == ["map", "--manifest"] and "--out" in c["args"]
+    assert c["args"][:2] == ["map", "--manifest"] and "--run" in c["args"]
     assert c["args"][c["args"].index("--config") + 1] == "/etc/minescan/run.yaml"
     mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/minescan")
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])

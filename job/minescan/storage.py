@@ -169,7 +169,7 @@ def redact(uri: Uri) -> str:
 def _bucket_key(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len(GS) :].partition("/")
     if not bucket:
-        raise InputError(f"{uri!r} names no bucket: write gs://bucket/key")
+        raise InputError(f"{redact(uri)!r} names no bucket: write gs://bucket/key")
     return bucket, key.strip("/")
 
 
@@ -248,14 +248,14 @@ def retry_call(
     ones raise `NotFoundError`/`InputError` at once; anything else (a bug) propagates as is.
     """
     policy = policy or storage_env().retry
-    uri = os.fspath(uri)
+    uri = redact(uri)  # errors and logs never carry a signed URL's signature
     for attempt in range(policy.attempts):
         try:
             return func()
         except Exception as exc:  # noqa: BLE001 - classified below, unknown ones re-raised
             kind = classify_error(exc)
             if kind == "not_found":
-                raise NotFoundError(f"{uri} does not exist: check the path and the bucket") from exc
+                raise NotFoundError(f"{redact(uri)} does not exist: check the path and the bucket") from exc
             if kind == "permanent":
                 raise InputError(
                     f"cannot {action} {uri}: {_reason(exc)}; check the path and this "
@@ -485,7 +485,7 @@ def write_if_generation(uri: Uri, data: bytes, generation: int) -> bool:
 def _require_remote(uri: Uri, action: str) -> str:
     uri = _check_uri(uri)
     if not is_remote(uri):
-        raise InputError(f"cannot {action} {uri}: object generations exist on gs:// only")
+        raise InputError(f"cannot {action} {redact(uri)}: object generations exist on gs:// only")
     return uri
 
 
@@ -620,13 +620,13 @@ def get_dir(uri: Uri, local_dir: Uri) -> None:
     dst = Path(local_dir)
     if not is_remote(uri):
         if not os.path.isdir(uri):
-            raise NotFoundError(f"{uri} is not a directory: check the path")
+            raise NotFoundError(f"{redact(uri)} is not a directory: check the path")
         _call(uri, "read", lambda: shutil.copytree(uri, dst, dirs_exist_ok=True))
         return
     fs, path = filesystem(uri)
     keys = _remote_files(fs, uri, path)
     if not keys:
-        raise NotFoundError(f"no objects under {uri}: check the path")
+        raise NotFoundError(f"no objects under {redact(uri)}: check the path")
     lpaths = [str(dst / key[len(path) + 1 :]) for key in keys]
     for parent in {os.path.dirname(p) for p in lpaths}:
         os.makedirs(parent, exist_ok=True)
@@ -668,6 +668,16 @@ def list_dir(uri: Uri) -> list[str]:
     return _call(uri, "list", ls)
 
 
+def find(uri: Uri) -> list[str]:
+    """Sorted URIs (or local paths) of every file or object under `uri`; [] when none."""
+    uri = _check_uri(uri)
+    if not is_remote(uri):
+        root = Path(uri)
+        return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    fs, path = filesystem(uri)
+    return sorted(f"{GS}{key}" for key in _remote_files(fs, uri, path))
+
+
 def rm_tree(uri: Uri) -> None:
     """Delete `uri` and everything under it; a missing one is fine."""
     uri = _check_uri(uri)
@@ -675,7 +685,7 @@ def rm_tree(uri: Uri) -> None:
         _call(uri, "delete", lambda: _remove_local(Path(uri)))
         return
     if not _bucket_key(uri)[1]:
-        raise InputError(f"refusing to delete the whole bucket {uri}: name a prefix under it")
+        raise InputError(f"refusing to delete the whole bucket {redact(uri)}: name a prefix under it")
     fs, path = filesystem(uri)
     keys = _remote_files(fs, uri, path, include_self=True)
 

@@ -94,12 +94,12 @@ def test_index_comes_from_job_completion_index(tmp_path, two_scenes, tiny_models
     manifest, _ = two_scenes
     run = tmp_path / "run"
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
-    assert run_cli(["map", "--manifest", manifest, "--out", run,
+    assert run_cli(["map", "--manifest", manifest, "--run", run,
                     "--discovery-model", tiny_models / "discovery", "--impact-model", tiny_models / "impact"]) == 0
     assert (run / "scenes" / "s1" / "_SUCCESS.json").is_file()
     assert not (run / "scenes" / "s0").exists()
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "7")
-    assert run_cli(["map", "--manifest", manifest, "--out", run]) == EXIT_BAD_INPUT and "outside the manifest" in capsys.readouterr().err
+    assert run_cli(["map", "--manifest", manifest, "--run", run]) == EXIT_BAD_INPUT and "outside the manifest" in capsys.readouterr().err
 
 
 def test_reduce_refuses_missing_shards_unless_allowed(tmp_path, two_scenes, tiny_models):
@@ -135,7 +135,7 @@ def _map_process_blocking_before_commit(flag, manifest, run, index, tiny_models)
     """A map pod that stops right before its commit: the moment a kill does most harm."""
     return subprocess.Popen(
         [sys.executable, "-c", _BLOCK_BEFORE_COMMIT, str(flag), "--log-format", "json", "map",
-         "--manifest", manifest, "--out", run, "--index", str(index),
+         "--manifest", manifest, "--run", run, "--index", str(index),
          "--discovery-model", str(tiny_models / "discovery"), "--impact-model", str(tiny_models / "impact")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
     )
@@ -202,7 +202,7 @@ def test_models_load_from_cloud_storage(tmp_path, two_scenes, tiny_models, gcs_e
 def test_conflicting_map_exits_5(tmp_path, two_scenes, tiny_models, capsys):
     manifest, _ = two_scenes
     run = tmp_path / "run"
-    args = ["map", "--manifest", str(manifest), "--out", str(run), "--index", "0",
+    args = ["map", "--manifest", str(manifest), "--run", str(run), "--index", "0",
             "--discovery-model", str(tiny_models / "discovery"), "--impact-model", str(tiny_models / "impact")]
     assert run_cli(args) == 0
     assert run_cli([*args, "--threshold", "0.5"]) == EXIT_CONFLICT

@@ -9,7 +9,7 @@ Written by `minescan acquire scenes`, read by `minescan map` (one pod per scene)
 * plain text (`manifest.txt`): one scene URI per line (`#` comments allowed), for hand-made
   runs over scenes from elsewhere; ids are the file names without extension, and no grid.
 
-`read_manifest` accepts a path or URI (local or `gs://`, through fsspec) or the text itself.
+`read_manifest` accepts a path or URI (local or `gs://`, through `storage`) or the text itself.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from ..errors import InputError
+from ..validation import validate
 from . import grid as grid_mod
 from .layout import SCENE_ID_PATTERN, check_scene_id, scene_id_from_name
 
@@ -195,21 +195,15 @@ def _read_text(uri: str) -> str:
 
 def _parse_json(text: str) -> Manifest:
     try:
-        return Manifest.model_validate(json.loads(text))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"manifest is not valid JSON ({exc}); fix or re-create it") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"manifest is malformed at {where or 'top level'}: {first['msg']}") from None
+    return validate(Manifest, data, "manifest is malformed")
 
 
 def _parse_text(text: str) -> Manifest:
     uris = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not uris:
         raise InputError("manifest lists no scenes: one scene URI per line expected")
-    entries = [SceneEntry(id=scene_id_from_name(u), uri=u) for u in uris]
-    try:
-        return Manifest(scenes=entries)
-    except ValidationError as exc:
-        raise InputError(f"plain-text manifest: {exc.errors()[0]['msg']}; name scene files uniquely") from None
+    entries = [{"id": scene_id_from_name(u), "uri": u} for u in uris]
+    return validate(Manifest, {"scenes": entries}, "plain-text manifest (name scene files uniquely) is invalid")

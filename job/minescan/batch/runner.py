@@ -100,7 +100,7 @@ def pin_run(run: str, record: dict[str, Any]) -> dict[str, Any]:
     if differ:
         raise ConflictError(
             f"{uri} was started with a different {', '.join(differ)}; this worker would mix "
-            "results. Use a new --out run, or the run's own config and models."
+            "results. Use a new --run directory, or the run's own config and models."
         )
     return existing
 
@@ -321,7 +321,7 @@ def run_local(
 
     n = len(read_manifest(manifest_uri).scenes)
     base = [sys.executable, "-m", "minescan", "--log-format", "json", "map",
-            "--manifest", manifest_uri, "--out", run, *(map_args or [])]
+            "--manifest", manifest_uri, "--run", run, *(map_args or [])]
     codes: dict[int, int] = {}
     if log_dir is not None:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
@@ -345,6 +345,7 @@ def run_local(
                     codes[index] = proc.returncode
                     del running[index]
                     next(done, None)
+        done.close()  # end the bar before the next try or the reduce logs anything
         pending = [i for i in pending if codes[i] != 0 and codes[i] not in PERMANENT_EXIT_CODES]
         if not pending:
             break

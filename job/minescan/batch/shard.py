@@ -105,22 +105,13 @@ def commit_shard(result: ScanResult, shard: ShardLayout, config: ScanConfig, sou
 
 def read_shard(shard: ShardLayout) -> tuple[commit.Committed, ShardRecord] | None:
     """A committed shard and its checked record, or None when it is not committed."""
-    from pydantic import ValidationError
-
-    from ..errors import InputError
+    from ..validation import validate
 
     committed = commit.read_committed(shard.root)
     if committed is None:
         return None
-    try:
-        record = ShardRecord.model_validate(committed.record)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(
-            f"{shard.marker} is not a shard marker ('{'.'.join(map(str, first['loc']))}': "
-            f"{first['msg']}): remove the shard and re-run its scan"
-        ) from None
-    return committed, record
+    what = f"{shard.marker} is not a shard marker (remove the shard and re-run its scan):"
+    return committed, validate(ShardRecord, committed.record, what)
 
 
 def scan_and_commit(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..scan.config import ScanConfig, load_yaml_or_json
+from ..scan.config import ScanConfig
+from ..validation import load_yaml_or_json, validate
 
 
 def scan_options(f):
@@ -23,14 +24,12 @@ def scan_options(f):
     return f
 
 
-def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base: dict | None = None,
+def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
                      discovery_model=None, impact_model=None, input_scale=None) -> ScanConfig:
     """One ScanConfig from a file, then command-line overrides; validated once."""
-    from pydantic import ValidationError
 
-    from ..errors import InputError
 
-    data = dict(base or {})
+    data: dict = {}
     if config_file:
         data.update(load_yaml_or_json(config_file))
     if discovery_model:
@@ -45,8 +44,4 @@ def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base
         data["memory_budget_mb"] = memory_budget_mb
     if input_scale is not None:
         data["input_scale"] = input_scale
-    try:
-        return ScanConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(f"scan config: '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    return validate(ScanConfig, data, f"scan config{' ' + str(config_file) if config_file else ''} is invalid")

@@ -17,6 +17,12 @@ def scan(scene, out, scene_id, overwrite, discovery_model, impact_model, config_
     """Scan SCENE (a Sentinel-2 GeoTIFF) for mines and tailings dams.
 
     Writes probability.zarr, detections.parquet/.csv/.kml and, last, _SUCCESS.json to --out.
+
+    Example:
+
+    \b
+      minescan scan S2_2019_r0042c0017.tif --out results/r0042c0017
+      minescan scan gs://bucket/s2/scene.tif --out gs://bucket/shards/scene --threshold 0.7
     """
     from ..batch.shard import scan_to_shard
 

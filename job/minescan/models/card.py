@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ModelError
 from ..storage import replace_dir, sha256_file
+from ..validation import validate
 
 if TYPE_CHECKING:
     import keras
@@ -236,12 +237,7 @@ def read_model_card(path: str | os.PathLike[str], *, verify: bool = True) -> Mod
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"cannot read {card_path}: {exc}") from None
-    try:
-        card = ModelCard.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "model.json"
-        raise ModelError(f"{card_path} is invalid at '{where}': {first['msg']}") from None
+    card = validate(ModelCard, raw, f"{card_path} is invalid", error=ModelError)
     if card.format_version != FORMAT_VERSION:
         raise ModelError(
             f"{card_path} has format_version {card.format_version}; this minescan reads "

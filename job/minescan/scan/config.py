@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..batch.manifest import GridDef
-from ..errors import InputError
 
 
 class ScanConfig(BaseModel):
@@ -47,22 +44,3 @@ class ScanConfig(BaseModel):
         description="the manifest's global grid, for national cell indices (set by `map`); "
         "None: scene-local cells only",
     )
-
-
-def load_yaml_or_json(path: str | Path) -> dict:
-    """Read a config file (YAML or JSON) into a dict, with a clear error if it is not one."""
-    import json
-
-    text = Path(path).read_text()
-    try:
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-    except Exception as exc:
-        raise InputError(f"cannot parse config {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"config {path} must hold a mapping of settings")
-    return data

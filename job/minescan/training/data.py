@@ -28,16 +28,16 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..bands import select_bands
 from ..errors import InputError
 from ..models.card import Normalization
 from ..ores import OreMapping, classify_ore
+from ..points import read_points_table
 
 log = logging.getLogger(__name__)
 
 CHIP_SUFFIXES = (".tif", ".tiff")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecord.gz", ".tfrecords", ".tfrecords.gz")
-LON_COLUMNS = ("lon", "longitude", "lng", "long", "x")
-LAT_COLUMNS = ("lat", "latitude", "y")
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def read_chip_file(
 
     try:
         with rasterio.open(path) as src:
-            indexes = band_indexes(src.descriptions, src.count, bands, str(path))
+            indexes = list(select_bands(src.descriptions, src.count, bands, str(path)))
             if (src.height, src.width) != (size, size):
                 raise InputError(
                     f"{path} is {src.height}×{src.width} px; chips for this network must be "
@@ -220,24 +220,6 @@ def read_chip_file(
     chip = np.moveaxis(data, 0, -1)
     check_finite(chip, str(path))
     return chip, centre
-
-
-def band_indexes(
-    descriptions: tuple[str | None, ...], count: int, bands: tuple[str, ...], where: str
-) -> list[int]:
-    """1-based band indexes of `bands`: by description when the file names its bands."""
-    names = [d for d in descriptions if d]
-    if len(names) == count:
-        missing = [b for b in bands if b not in names]
-        if missing:
-            raise InputError(f"{where} has bands {names}, missing {missing}; check --bands")
-        return [names.index(b) + 1 for b in bands]
-    if count != len(bands):
-        raise InputError(
-            f"{where} has {count} bands but {len(bands)} are expected ({', '.join(bands)}); "
-            "check --bands"
-        )
-    return list(range(1, count + 1))
 
 
 def check_finite(chip: np.ndarray, where: str) -> None:
@@ -263,41 +245,6 @@ def _stack(arrays: list[np.ndarray]) -> np.ndarray:
 
 
 # --- (b) scene + points -----------------------------------------------------------------
-
-
-def read_points_table(path: str | os.PathLike[str]) -> "Any":
-    """A DataFrame with `lon`, `lat` (EPSG:4326) and the table's other columns."""
-    import pandas as pd
-
-    path = Path(path)
-    try:
-        if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            df = pd.read_csv(path, sep=sep)
-            lower = {c.lower(): c for c in df.columns}
-            lon_col = next((lower[c] for c in LON_COLUMNS if c in lower), None)
-            lat_col = next((lower[c] for c in LAT_COLUMNS if c in lower), None)
-            if lon_col is None or lat_col is None:
-                raise InputError(
-                    f"{path} needs longitude and latitude columns (one of {LON_COLUMNS} "
-                    f"and one of {LAT_COLUMNS}); it has {list(df.columns)}"
-                )
-            return df.rename(columns={lon_col: "lon", lat_col: "lat"})
-        import geopandas as gpd
-
-        gdf = gpd.read_file(path)
-    except InputError:
-        raise
-    except Exception as exc:  # pandas/pyogrio raise many types for a bad file
-        raise InputError(f"cannot read points table {path}: {exc}") from None
-    if gdf.crs is not None:
-        gdf = gdf.to_crs("EPSG:4326")
-    if not all(gdf.geometry.geom_type == "Point"):
-        raise InputError(f"{path} must hold points only (lon/lat of chip centres)")
-    df = pd.DataFrame(gdf.drop(columns="geometry"))
-    df["lon"] = gdf.geometry.x.to_numpy()
-    df["lat"] = gdf.geometry.y.to_numpy()
-    return df
 
 
 def point_labels(
@@ -394,7 +341,7 @@ def read_point_chips(
     for scene in scenes:
         try:
             with rasterio.open(scene) as src:
-                indexes = band_indexes(src.descriptions, src.count, bands, str(scene))
+                indexes = list(select_bands(src.descriptions, src.count, bands, str(scene)))
                 xs, ys = warp("EPSG:4326", src.crs, lon.tolist(), lat.tolist())
                 rows, cols = rasterio.transform.rowcol(src.transform, xs, ys)
                 for i, (r, c) in enumerate(zip(rows, cols)):
@@ -594,3 +541,12 @@ def compute_normalization(x: np.ndarray, indices: np.ndarray, chunk: int = 64) -
     std = np.sqrt(var)
     std[std <= 1e-6 * np.maximum(np.abs(mean), 1.0)] = 1.0
     return Normalization(mean=mean.tolist(), std=std.tolist())
+
+
+def value_range(x: np.ndarray, max_chips: int = 512) -> tuple[float, float]:
+    """0.1 and 99.9 percentiles of the chips' values over all bands: what the model card
+    records as the training data's range, so a scan can refuse a scene in other units."""
+    step = max(1, len(x) // max_chips)
+    sample = np.asarray(x[::step], dtype=np.float64).ravel()
+    lo, hi = np.percentile(sample, [0.1, 99.9])
+    return float(lo), float(hi)

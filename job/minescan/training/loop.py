@@ -10,7 +10,7 @@ Batches are an index schedule fixed up front from the seed (one shuffled permuta
 epoch, wrapped to whole global batches), so every worker agrees on the step count and on
 which chips each replica reads, without shipping data between workers. Loss is categorical
 cross-entropy on the networks' softmax *output* (not logits; the authors' notebook mixed
-the two, DESIGN §4).
+the two; docs/ARCHITECTURE.md, "The networks").
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from ..models.networks import (
     build_discovery_fcn,
     build_impact_cnn,
 )
+from ..scan import geometry
 
 Kind = Literal["discovery", "impact"]
 
 #: the paper's learning rates: Keras' Adam default for discovery, 1e-4 for impact (§3.3–3.4)
 DEFAULT_LEARNING_RATE = {"discovery": 1e-3, "impact": 1e-4}
-CHIP_SIZE = {"discovery": 201, "impact": 21}
+CHIP_SIZE = {"discovery": geometry.CHIP, "impact": geometry.PATCH}
 CLASS_NAMES = {"discovery": DISCOVERY_CLASSES, "impact": IMPACT_CLASSES}
 
 
