@@ -38,11 +38,18 @@ def random_scene(rng, height, width, bands=12):
 
 
 def run_cli(argv) -> int:
-    """Run `minescan ARGV` in-process; return its exit code (0 when main returns)."""
+    """Run `minescan ARGV` in-process; return its exit code (0 when main returns).
+
+    Output is what a person at a terminal reads (`--log-format text`), unless ARGV picks a
+    format: under pytest stderr is not a terminal, where `auto` would pick JSON lines.
+    """
     from minescan.cli.main import main
 
+    argv = [str(a) for a in argv]
+    if "--log-format" not in argv:
+        argv = ["--log-format", "text", *argv]
     try:
-        main([str(a) for a in argv])
+        main(argv)
     except SystemExit as exc:
         return 0 if exc.code is None else int(exc.code)
     return 0
