@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make a release: build the cpu and gpu images over a base image pinned by digest, push them,
 # read the digests the registry gave them, and write k8s/releases/TAG/: one kustomization per
-# overlay that refers to its image by that digest, and release.env, the record of what went in.
+# overlay (and per other directory applied as it is, such as k8s/series) that refers to its
+# image by that digest, and release.env, the record of what went in.
 # A tag can be moved to other contents; a digest cannot, so a release runs exactly what was
 # built, on every node, however long after.
 #
@@ -88,8 +89,29 @@ push() {
     echo "$IMAGE@$digest"
 }
 
-# Write RELEASES/TAG/<overlay>/kustomization.yaml for every overlay, aside, then publish it by
-# a rename. The images: entry is the one `kustomize edit set image minescan=REF` writes.
+# Every kustomization under k8s/ that is applied itself: not a Component, and not a resource
+# of another one (the overlays, and directories such as k8s/series applied as they are).
+ENTRY_POINTS='
+import pathlib, re, sys
+k8s = pathlib.Path(sys.argv[1])
+found = [p for p in k8s.rglob("kustomization.yaml") if "releases" not in p.relative_to(k8s).parts]
+def resources(p):
+    out, inside = [], False
+    for line in p.read_text().splitlines():
+        if re.match(r"\S", line):
+            inside = line.startswith("resources:")
+        elif inside and (m := re.match(r"\s*-\s*(\S+)", line)):
+            out.append((p.parent / m.group(1)).resolve())
+    return out
+used = {r for p in found for r in resources(p)}
+for p in sorted(found):
+    if not re.search(r"(?m)^kind:\s*Component\s*$", p.read_text()) and p.parent.resolve() not in used:
+        print(p.parent)
+'
+
+# Write RELEASES/TAG/<name>/kustomization.yaml for every entry point, aside, then publish it
+# by a rename. The images: entry is the one `kustomize edit set image minescan=REF` writes;
+# which of the two images an entry point gets is the variant its own render asks for.
 pin() {
     local cpu_ref=$1 gpu_ref=$2 base=${3:-unrecorded} dest=$RELEASES/$TAG stage dir name ref rel
     for ref in "$cpu_ref" "$gpu_ref"; do
@@ -99,15 +121,16 @@ pin() {
     mkdir -p "$RELEASES"
     stage=$(mktemp -d "$RELEASES/.$TAG.XXXXXX")
     trap "rm -rf '$stage'" EXIT
-    for dir in "$ROOT"/k8s/overlays/*/; do
+    for dir in $(python3 -c "$ENTRY_POINTS" "$ROOT/k8s"); do
         name=$(basename "$dir")
-        case "$name" in cpu*) ref=$cpu_ref ;; *) ref=$gpu_ref ;; esac
+        [ ! -e "$stage/$name" ] || die "two entry points are named $name"
+        if kubectl kustomize "$dir" | grep -q 'image: minescan:gpu'; then ref=$gpu_ref; else ref=$cpu_ref; fi
         mkdir "$stage/$name"
         # relative to where the directory will be once published: kustomize refuses absolute paths
         rel=$(python3 -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' \
             "$dir" "$dest/$name")
         cat >"$stage/$name/kustomization.yaml" <<EOF
-# Release $TAG of minescan, overlay $name, written by scripts/release.sh: the image by the
+# Release $TAG of minescan, $name, written by scripts/release.sh: the image by the
 # digest the registry gave it. Deploy with RELEASE=$TAG scripts/deploy.sh $name.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization

@@ -472,9 +472,20 @@ def test_deploy_refuses_allow_missing_where_the_reduce_could_never_start():
 # --- security: every pod template of every overlay and release (docs/CLUSTER.md, "Security") --
 
 
-#: what `kubectl apply` may send: the overlays, and every release written by scripts/release.sh
+def entry_points() -> list[str]:
+    """Every kustomization applied as it is: not a Component and not a resource of another one
+    (the overlays, and directories such as k8s/series), as scripts/release.sh finds them."""
+    found = [p for p in K8S.rglob("kustomization.yaml") if "releases" not in p.relative_to(K8S).parts]
+    docs = {p: yaml.safe_load(p.read_text()) for p in found}
+    used = {(p.parent / r).resolve() for p, d in docs.items() for r in d.get("resources", [])}
+    return sorted(str(p.parent.relative_to(K8S)) for p, d in docs.items()
+                  if d.get("kind") != "Component" and p.parent.resolve() not in used)
+
+
+#: what `kubectl apply` may send: every entry point, and every release written by scripts/release.sh
+ENTRY_POINTS = entry_points()
 RELEASED = sorted(str(p.parent.relative_to(K8S)) for p in K8S.glob("releases/*/*/kustomization.yaml"))
-DEPLOYABLE = [f"overlays/{o}" for o in OVERLAYS] + RELEASED
+DEPLOYABLE = ENTRY_POINTS + RELEASED
 #: no Job, however stuck, may run longer than this
 MAX_DEADLINE_S = 7 * 24 * 3600
 
@@ -719,8 +730,30 @@ BASE_EGRESS = {
 }
 PRIVATE_GOOGLE_ACCESS = {("199.36.153.8/30", "TCP", 443), ("199.36.153.4/30", "TCP", 443)}
 WORKERS = "pods{app.kubernetes.io/component=train-worker}"
-#: pod-to-pod traffic allowed on top, by the component of the pod: only training workers talk
-POD_TO_POD = {"train-worker": {(WORKERS, "TCP", None)}}
+DASK = "pods{dask.org/cluster-name=minescan-series}"
+SERIES_FILTER = "pods{app.kubernetes.io/component=series-filter}"
+DASK_OPERATOR = "pods{kubernetes.io/metadata.name=dask-operator}{}"
+#: traffic allowed on top, by the component of the pod, as (egress, ingress): training workers
+#: talk to each other; the Dask scheduler and workers (k8s/series) to each other, reached by
+#: the filter Job's pod and by the Dask operator on the scheduler's ports
+POD_TO_POD = {
+    "train-worker": ({(WORKERS, "TCP", None)}, {(WORKERS, "TCP", None)}),
+    "series-dask": (
+        {(DASK, "TCP", None)},
+        {(DASK, "TCP", None), (SERIES_FILTER, "TCP", None), (DASK_OPERATOR, "TCP", 8786), (DASK_OPERATOR, "TCP", 8787)},
+    ),
+    "series-filter": ({(DASK, "TCP", None)}, set()),
+}
+
+
+def pod_labels(where: str, template: dict) -> dict:
+    """The labels the pod will carry: its template's, and those the Dask operator adds to the
+    pods of a DaskCluster (`dask.org/cluster-name`)."""
+    labels = dict(template["metadata"]["labels"])
+    kind, name = where.split(".")[0].split("/")
+    if kind == "DaskCluster":
+        labels["dask.org/cluster-name"] = name
+    return labels
 
 
 def selector(sel: dict | None) -> str:
@@ -772,13 +805,13 @@ def test_pods_reach_only_dns_the_metadata_server_google_apis_and_their_own_peers
     objs = rendered_at(path)
     policies = network_policies(objs)
     for where, template in pod_templates(objs):
-        labels = template["metadata"]["labels"]
-        peers = POD_TO_POD.get(labels["app.kubernetes.io/component"], set())
-        assert allowed(policies, labels, "Egress") == BASE_EGRESS | peers, where
-        assert allowed(policies, labels, "Ingress") == peers, f"{where}: no ingress but from its peers"
+        labels = pod_labels(where, template)
+        egress, ingress = POD_TO_POD.get(labels["app.kubernetes.io/component"], (set(), set()))
+        assert allowed(policies, labels, "Egress") == BASE_EGRESS | egress, where
+        assert allowed(policies, labels, "Ingress") == ingress, f"{where}: no ingress but what the table allows"
     for pol in policies:
         for rule in pol["spec"].get("ingress", []):
-            assert all(set(p) == {"podSelector"} for p in rule["from"]), "ingress only from pods of the namespace"
+            assert all("ipBlock" not in p for p in rule["from"]), "no ingress from addresses"
 
 
 def test_only_training_workers_talk_to_each_other():
@@ -838,16 +871,18 @@ def test_a_release_refers_to_every_image_by_the_digest_it_was_pushed_with(tmp_pa
     base = "python:3.11-slim-bookworm@sha256:" + "e" * 64
     out = release(tmp_path, "pin", DIGEST_CPU, DIGEST_GPU, TAG="1.2.3", BASE_IMAGE=base)
     assert out.returncode == 0, out.stderr
-    assert sorted(p.name for p in (tmp_path / "1.2.3").iterdir() if p.is_dir()) == OVERLAYS
-    for overlay in OVERLAYS:
-        objs = kustomize(tmp_path / "1.2.3" / overlay)
-        expected = DIGEST_CPU if overlay.startswith("cpu") else DIGEST_GPU
+    names = {Path(e).name: e for e in ENTRY_POINTS}
+    assert sorted(p.name for p in (tmp_path / "1.2.3").iterdir() if p.is_dir()) == sorted(names)
+    assert set(OVERLAYS) <= set(names)
+    for name, entry in names.items():
+        objs = kustomize(tmp_path / "1.2.3" / name)
+        original = json.dumps(rendered_at(entry))
+        variant = "gpu" if "minescan:gpu" in original else "cpu"
+        expected = DIGEST_GPU if variant == "gpu" else DIGEST_CPU
         images = {c["image"] for _, t in pod_templates(objs) for c in every_container(t["spec"])}
-        assert images == {expected}, overlay
-        # the release is the overlay with nothing changed but the image
-        assert json.dumps(objs).replace(expected, "IMG") == json.dumps(rendered(overlay)).replace(
-            "minescan:cpu" if overlay.startswith("cpu") else "minescan:gpu", "IMG"
-        )
+        assert images == {expected}, name
+        # the release is the entry point with nothing changed but the image
+        assert json.dumps(objs).replace(expected, "IMG") == original.replace(f"minescan:{variant}", "IMG")
     record = dict(line.split("=", 1) for line in (tmp_path / "1.2.3" / "release.env").read_text().splitlines()
                   if line and not line.startswith("#"))
     assert record["CPU_IMAGE"] == DIGEST_CPU and record["GPU_IMAGE"] == DIGEST_GPU and record["BASE_IMAGE"] == base
