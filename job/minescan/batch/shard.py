@@ -82,6 +82,8 @@ def success_record(result: ScanResult, config: ScanConfig, source: str) -> dict[
         "threshold": result.threshold,
         "counts": result.counts,
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "backend": result.backend,
+        "memory_mib": result.memory,
         "tiles": result.n_tiles,
         "halo_overhead": round(result.halo_overhead, 4),
         "config": config.model_dump(mode="json"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..batch.manifest import GridDef
+from .backends import BACKEND_CHOICES, BACKENDS
 
 
 class ScanConfig(BaseModel):
@@ -31,6 +34,14 @@ class ScanConfig(BaseModel):
         0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"
     )
     impact_batch_size: int = Field(1024, ge=1, description="patches per impact-network batch")
+    backend: Literal[BACKEND_CHOICES] = Field(  # type: ignore[valid-type]
+        "auto",
+        description=f"who runs the networks: auto = the fastest installed, in the order {BACKENDS}; "
+        "tensorflow is the reference and the GPU path",
+    )
+    mixed_precision: bool = Field(
+        False, description="tensorflow backend only: compute in float16 (for GPUs; see docs/BENCHMARKS.md)"
+    )
     input_scale: float | None = Field(
         None, gt=0, description="multiply pixel values by this before the networks (e.g. 10000 "
         "for reflectance 0–1 where the models learnt reflectance×10000); None: the file's units"
