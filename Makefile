@@ -20,7 +20,7 @@ PLATFORM ?= linux/amd64
 BASE_IMAGE ?=
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench bench-gpu bench-series demo-models clean help image image-local push release lock manifests deploy
+.PHONY: install test test-slow demo bench bench-gpu bench-series bench-reduce demo-models clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
 	@echo "make bench-gpu   the same scan on a GPU (float32 and mixed precision); GPU node only"
 	@echo "make bench-series filter a 20x$(BENCH_SERIES_SIZE)^2 synthetic class cube; writes $(BENCH_SERIES_OUT)/"
+	@echo "make bench-reduce benchmark the reduce of 1,000 synthetic shards x 2,000 detections"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
 	@echo "make image-local build and smoke-test the cpu image here (podman, debootstrap base; root)"
@@ -67,6 +68,9 @@ bench-gpu: install
 bench-series: install
 	$(MINESCAN) series bench-filters --size $(BENCH_SERIES_SIZE) --years 20 --out $(BENCH_SERIES_OUT)
 
+bench-reduce: install
+	$(MINESCAN) bench-reduce --scenes 1000 --per-scene 2000 --out $(BENCH_OUT)/reduce
+
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/models/demo --overwrite
 
@@ -83,6 +87,7 @@ push:
 	$(CONTAINER) push $(IMAGE):$(TAG)-cpu
 	$(CONTAINER) push $(IMAGE):$(TAG)-gpu
 
+.PHONY: release lock
 release:
 	IMAGE=$(IMAGE) TAG=$(TAG) CONTAINER=$(CONTAINER) PLATFORM=$(PLATFORM) \
 	    $(if $(BASE_IMAGE),BASE_IMAGE=$(BASE_IMAGE)) scripts/release.sh

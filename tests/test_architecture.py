@@ -14,14 +14,16 @@ SHARED_FACTS = {"errors", "log", "storage", "validation", "bands", "ores", "poin
 CONTRACTS = {"batch.manifest", "batch.grid"}
 #: room → rooms (or shared facts) it must never import
 FORBIDDEN = {
-    "scan": {"batch", "acquire", "sites", "training", "cli", "synth", "series"},
-    "models": {"scan", "batch", "acquire", "sites", "outputs", "training", "cli", "synth", "series"},
+    "scan": {"batch", "acquire", "sites", "training", "cli", "synth", "series", "registry"},
+    "models": {"scan", "batch", "acquire", "sites", "outputs", "training", "cli", "synth", "series", "registry"},
     "outputs": {"batch", "acquire", "sites", "training", "cli", "synth", "series"},
     "sites": {"batch", "acquire", "training", "cli", "synth"},
     "synth": {"batch", "acquire", "sites", "training", "cli", "series", "scan"},
     "batch": {"acquire", "training", "cli"},
     "training": {"batch", "acquire", "cli"},
-    "shared": {"scan", "models", "batch", "acquire", "sites", "outputs", "training", "cli", "synth", "series"},
+    "registry": {"acquire", "cli", "sites", "outputs", "synth", "series"},
+    "shared": {"scan", "models", "batch", "acquire", "sites", "outputs", "training", "cli", "synth", "series",
+               "registry"},
 }
 
 

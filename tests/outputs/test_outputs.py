@@ -68,11 +68,13 @@ def detections(n: int = 7, seed: int = 0) -> pd.DataFrame:
 
 
 def sites(n: int = 5, seed: int = 1) -> pd.DataFrame:
-    """A sites table as the reduce builds it, plus one extra column to pass through."""
+    """A sites table as the reduce builds it (points only), plus one extra column to pass through."""
     rng = np.random.default_rng(seed)
     lon, lat = rng.uniform(-48, -43, n), rng.uniform(-21, -15, n)
     probs = rng.dirichlet([1, 1, 1], size=n).astype(np.float32)
     p_max = rng.uniform(0.6, 1.0, n).astype(np.float32)
+    registered = np.array([True, False] * (n // 2) + [False] * (n % 2))
+    text = lambda values: pd.array(values, dtype="string")  # noqa: E731
     return pd.DataFrame(
         {
             "site_id": [f"MG-{i:04d}" for i in range(n - 1)] + ["A&B<tailings>"],
@@ -81,17 +83,33 @@ def sites(n: int = 5, seed: int = 1) -> pd.DataFrame:
             "n_detections": rng.integers(1, 40, n),
             "p_mine_max": p_max,
             "p_mine_mean": p_max - np.float32(0.05),
-            "impact_class": np.array(IMPACT_CLASSES)[probs.argmax(axis=1)],
             "p_high": probs[:, 0],
             "p_low": probs[:, 1],
             "p_no_ore": probs[:, 2],
+            "impact_class": np.array(IMPACT_CLASSES)[probs.argmax(axis=1)],
+            "area_ha": rng.uniform(7, 300.0, n),
+            "perimeter_m": rng.uniform(1000, 9000.0, n),
             "scenes": ["23KPS;23KPT"] + ["23KPS"] * (n - 1),
-            "min_lon": lon - 0.01,
-            "min_lat": lat - 0.01,
-            "max_lon": lon + 0.01,
-            "max_lat": lat + 0.01,
-            "area_km2": rng.uniform(0.07, 3.0, n),
-            "registered": [True, False] * (n // 2) + [False] * (n % 2),
+            "registered": registered,
+            "register_source": text(np.where(registered, "anm_barragens", None)),
+            "register_id": text(np.where(registered, "anm0042", None)),
+            "register_name": text(np.where(registered, "Barragem B1", None)),
+            "register_ore": text(np.where(registered, "Minério de Ferro", None)),
+            "register_impact": text(np.where(registered, "high", None)),
+            "register_risk": text(np.where(registered, "Baixa", None)),
+            "register_damage": text(np.where(registered, "Alta", None)),
+            "register_height_m": pd.array(np.where(registered, 31.5, None), dtype="Float64"),
+            "register_volume_m3": pd.array(np.where(registered, 2.56e6, None), dtype="Float64"),
+            "register_distance_m": pd.array(np.where(registered, 120.0, None), dtype="Float64"),
+            "protected": [False] * (n - 1) + [True],
+            "protected_names": text([None] * (n - 1) + ["Kayapó"]),
+            "protected_types": text([None] * (n - 1) + ["indigenous territory"]),
+            "protected_ha": [0.0] * (n - 1) + [12.5],
+            "protected_ha_each": text([None] * (n - 1) + ["12.50"]),
+            "regions": text(["MG"] * n),
+            "review": text(["confirmed"] + [None] * (n - 1)),
+            "review_note": text(["seen on 2020 imagery"] + [None] * (n - 1)),
+            "analyst": ["ana"] * n,
         }
     )
 
@@ -398,7 +416,8 @@ def test_sites_geoparquet_has_points_schema_and_extra_columns(tmp_path):
     np.testing.assert_array_equal(gdf.geometry.x, df["lon"])
     np.testing.assert_array_equal(gdf.geometry.y, df["lat"])
     assert list(gdf.columns[: len(SITE_COLUMNS)]) == list(SITE_COLUMNS)
-    assert list(gdf["registered"]) == list(df["registered"])
+    assert list(gdf["registered"]) == list(df["registered"]) and list(gdf["analyst"]) == ["ana"] * len(df)
+    assert gdf["register_height_m"].isna().tolist() == (~df["registered"]).tolist()
     assert gdf["p_mine_max"].dtype == np.float32 and gdf["n_detections"].dtype == np.int64
     geo = json.loads(pq.read_schema(paths["parquet"]).metadata[b"geo"])
     assert geo["version"] == "1.1.0" and "covering" in geo["columns"]["geometry"]

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__, storage
 from ..errors import PERMANENT_EXIT_CODES, ConflictError, InputError
@@ -30,6 +30,10 @@ from ..scan.config import ScanConfig
 from . import commit
 from .layout import NationalLayout, RunLayout, ShardLayout
 from .shard import read_shard
+
+if TYPE_CHECKING:
+    from ..sites.footprints import SceneGrid
+    from ..sites.national import SitesInputs, SitesOptions
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +146,7 @@ def map_scene(
     """Scan scene `index` of the manifest into the run, unless it is already committed."""
     from ..models.bundled import load_models, resolve_models
     from ..models.card import verified_card
+    from ..registry.follow import follow_channel
     from .manifest import read_manifest
     from .shard import scan_and_commit
 
@@ -151,7 +156,8 @@ def map_scene(
             f"index {index} is outside the manifest's {len(manifest.scenes)} scenes (0..{len(manifest.scenes) - 1})"
         )
     entry = manifest.scenes[index]
-    config = config or ScanConfig()
+    # A config that follows a registry channel gets the versions this run pinned.
+    config = follow_channel(config or ScanConfig(), run)
     # Cards and hashes are enough to pin the run; Keras is loaded only if there is work,
     # so re-running a committed index takes seconds.
     sources = dict(zip(("discovery", "impact"), resolve_models(config.discovery_model, config.impact_model)))
@@ -187,7 +193,7 @@ class CollectedShards:
     """What the reduce read: detections of every usable shard, and what it could not use."""
 
     detections: Any  # pandas.DataFrame
-    shapes: dict[str, tuple[int, int]]
+    scenes: dict[str, SceneGrid]  # where each scene's cells lie (shape, CRS, transform)
     missing: tuple[str, ...]  # "index:id" of scenes without a committed shard
     corrupt: tuple[str, ...]  # "index:id: reason" of shards that failed verification
     record: dict[str, Any]
@@ -203,6 +209,7 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
     import pandas as pd
 
     from ..outputs import coerce_detections, empty_detections, read_detections
+    from ..sites.footprints import SceneGrid
 
     record = read_run(run)
     layout = RunLayout(run)
@@ -221,9 +228,9 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             return "corrupt", str(exc)
         local = tmp / f"{scene_id}.parquet"
         local.write_bytes(data)
-        return "ok", (tuple(shard_record.cell_shape), read_detections(local))
+        return "ok", (SceneGrid.from_success(shard_record.model_dump()), read_detections(local))
 
-    tables, shapes, missing, corrupt = [], {}, [], []
+    tables, scenes, missing, corrupt = [], {}, [], []
     with tempfile.TemporaryDirectory(prefix="minescan-reduce-") as tmp, \
             ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         results = pool.map(lambda s: load(s, Path(tmp)), scene_ids)
@@ -233,7 +240,7 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             elif status == "corrupt":
                 corrupt.append(f"{k}:{scene_id}: {value}")
             else:
-                shapes[scene_id], table = value
+                scenes[scene_id], table = value
                 tables.append(table)
     if corrupt and not allow_missing:
         raise InputError(
@@ -248,37 +255,39 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
         )
     frames = [t for t in tables if len(t)]
     detections = coerce_detections(pd.concat(frames, ignore_index=True)) if frames else empty_detections()
-    return CollectedShards(detections, shapes, tuple(missing), tuple(corrupt), record)
+    return CollectedShards(detections, scenes, tuple(missing), tuple(corrupt), record)
 
 
-def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = None) -> ReduceOutcome:
-    """Merge committed shards into national sites, committed as `<run>/national/`."""
-    from ..outputs import write_detections_geoparquet, write_sites
-    from ..sites.cluster import DEFAULT_LINK_M, build_sites, dedupe_cells
+def reduce_run(run: str, *, allow_missing: bool = False,
+               sites: SitesOptions | SitesInputs | None = None) -> ReduceOutcome:
+    """Merge committed shards into national sites, committed as `<run>/national/`.
+
+    `sites` configures the sites stage (docs/SITES.md); given as loaded `SitesInputs` it
+    is not read again.
+    """
+    from ..outputs import write_national
+    from ..sites.national import SitesInputs, build_national, load_inputs
 
     started = time.perf_counter()
+    # every register and layer is checked before a shard is read
+    inputs = sites if isinstance(sites, SitesInputs) else load_inputs(sites)
     shards = collect_detections(run, allow_missing)
-    unique = dedupe_cells(shards.detections, shards.shapes)
-    sites, dets = build_sites(unique, link_m or DEFAULT_LINK_M)
+    national_sites = build_national(shards.detections, shards.scenes, inputs)
     summary = {
         "run": storage.redact(run),
         "scenes": len(shards.record["manifest"]["scenes"]),
-        "scenes_reduced": len(shards.shapes),
+        "scenes_reduced": len(shards.scenes),
         "scenes_missing": list(shards.missing),
         "scenes_corrupt": list(shards.corrupt),
-        "detections": int(len(shards.detections)),
-        "detections_unique_cells": int(len(unique)),
-        "sites": int(len(sites)),
         "models": {k: v["ref"] for k, v in shards.record["models"].items()},
-        "link_m": link_m or DEFAULT_LINK_M,
     }
     written: dict[str, Path] = {}
 
     def fill(staging: Path) -> dict[str, Any]:
-        written.update(write_sites(staging, sites, title="minescan national sites", summary=summary))
-        write_detections_geoparquet(staging / NationalLayout.DETECTIONS, dets)
-        summary["seconds"] = round(time.perf_counter() - started, 2)
-        (staging / NationalLayout.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        written.update(write_national(staging, national_sites, title="minescan national sites", summary=summary))
+        summary.update(national_sites.summary, sites_config=inputs.options.model_dump(mode="json"),
+                       seconds=round(time.perf_counter() - started, 2))
+        (staging / NationalLayout.SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         return {"kind": "national", "minescan_version": __version__, "summary": summary}
 
     national = RunLayout(run).national
@@ -290,17 +299,15 @@ def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = 
     commit.clean_uncommitted(national)
     commit.publish(national, fill, replace=True)
     committed = commit.read_committed(national)
-    log.info("reduce done", extra={k: v for k, v in summary.items()
-                                   if k not in ("scenes_missing", "scenes_corrupt")})
+    log.info("reduce done", extra={k: v for k, v in summary.items() if isinstance(v, int | float | str)})
     return ReduceOutcome(
         national=national,
-        n_scenes=len(shards.shapes),
+        n_scenes=len(shards.scenes),
         missing=shards.missing,
         corrupt=shards.corrupt,
-        n_detections=int(len(unique)),
-        n_sites=int(len(sites)),
-        files={**{name: committed.file_uri(Path(p).name) for name, p in written.items()},
-               "detections": committed.file_uri(NationalLayout.DETECTIONS)},
+        n_detections=len(national_sites.detections),
+        n_sites=len(national_sites.sites),
+        files={name: committed.file_uri(Path(p).name) for name, p in written.items()},
     )
 
 
@@ -313,11 +320,18 @@ def run_local(
     map_args: list[str] | None = None,
     allow_missing: bool = False,
     log_dir: Path | None = None,
+    sites: SitesOptions | None = None,
 ) -> tuple[dict[int, int], ReduceOutcome]:
     """Run `minescan map` for every index as Kubernetes would (one process per index, the
-    index in JOB_COMPLETION_INDEX), retrying failures that are not permanent, then reduce."""
+    index in JOB_COMPLETION_INDEX), retrying failures that are not permanent, then reduce.
+
+    The sites stage's registers and layers are read first, so a bad one fails before any
+    scene is mapped."""
     from ..log import progress
+    from ..sites.national import load_inputs
     from .manifest import read_manifest
+
+    inputs = load_inputs(sites)
 
     n = len(read_manifest(manifest_uri).scenes)
     base = [sys.executable, "-m", "minescan", "--log-format", "json", "map",
@@ -356,4 +370,4 @@ def run_local(
             f"map failed for indices {sorted(failed)} (exit codes {sorted(set(failed.values()))}); "
             f"see the JSON logs ({log_dir or 'stderr'}), or pass --allow-missing to reduce without them"
         )
-    return codes, reduce_run(run, allow_missing=bool(failed))
+    return codes, reduce_run(run, allow_missing=bool(failed), sites=inputs)

@@ -150,8 +150,9 @@ def scan_to_shard(
     complete; `out` holding anything else is refused before any work.
     """
     from ..models.bundled import load_models
+    from ..registry.follow import follow_channel
 
-    config = config or ScanConfig()
+    config = follow_channel(config or ScanConfig())
     scene_id = check_scene_id(scene_id) if scene_id else scene_id_from_name(scene)
     shard = ShardLayout(out)
     existing = read_shard(shard)

@@ -5,13 +5,20 @@ and `models.networks` (class names); never `batch/`, `sites/` or `acquire/`.
 
 Per scene: `probability.zarr` (zarr v3 p(mine) cell grid) and `detections.parquet`
 (GeoParquet 1.1), plus CSV and KML for people. National: `write_sites` (GeoParquet,
-GeoJSON, KML, CSV, an offline HTML map and a Markdown summary). Every writer creates its
+GeoJSON, KML, CSV, an offline HTML map and a Markdown summary) and `write_national` (the
+sites plus their detections, register and protected-land tables). Every writer creates its
 parent directories and writes through a temp name and `os.replace`, so a crash never
 leaves a half-written file under the real name.
 """
 
 from ._atomic import atomic_dir, atomic_path, write_text_atomic
-from ._tables import DETECTION_COLUMNS, IMPACT_RGB, SITE_COLUMNS
+from ._tables import (
+    DETECTION_COLUMNS,
+    IMPACT_RGB,
+    SITE_COLUMNS,
+    read_geoparquet,
+    write_geoparquet,
+)
 from .detections import (
     coerce_detections,
     empty_detections,
@@ -20,6 +27,7 @@ from .detections import (
     write_detections_geoparquet,
     write_detections_kml,
 )
+from .national import NATIONAL_FILES, write_national
 from .probability import (
     probability_dataset,
     read_probability_zarr,
@@ -37,6 +45,7 @@ from .sites import (
 __all__ = [
     "DETECTION_COLUMNS",
     "IMPACT_RGB",
+    "NATIONAL_FILES",
     "SITE_COLUMNS",
     "SITE_FILES",
     "atomic_dir",
@@ -47,12 +56,15 @@ __all__ = [
     "empty_sites",
     "probability_dataset",
     "read_detections",
+    "read_geoparquet",
     "read_probability_zarr",
     "sites_geojson",
     "summary_markdown",
     "write_detections_csv",
     "write_detections_geoparquet",
     "write_detections_kml",
+    "write_geoparquet",
+    "write_national",
     "write_probability_zarr",
     "write_sites",
     "write_text_atomic",

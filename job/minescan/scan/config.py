@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..batch.manifest import GridDef
 from .backends import BACKEND_CHOICES, BACKENDS
@@ -20,6 +20,14 @@ class ScanConfig(BaseModel):
     )
     impact_model: str | None = Field(
         None, description="impact model directory, local or gs://; None: the bundled demo model"
+    )
+    registry: str | None = Field(
+        None, description="model registry (local or gs://) whose `channel` names the models"
+    )
+    channel: str | None = Field(
+        None,
+        description="follow this registry channel (e.g. prod) instead of model paths; a run "
+        "resolves it once, when its first scene is mapped, and run.json pins the versions",
     )
     threshold: float | None = Field(
         None, ge=0, le=1, description="p(mine) for a candidate; None: the model's (paper: 0.6)"
@@ -55,3 +63,14 @@ class ScanConfig(BaseModel):
         description="the manifest's global grid, for national cell indices (set by `map`); "
         "None: scene-local cells only",
     )
+
+    @model_validator(mode="after")
+    def _models_from_paths_or_a_channel(self) -> ScanConfig:
+        if (self.registry is None) != (self.channel is None):
+            raise ValueError("registry and channel go together: set both, or neither")
+        if self.channel is not None and (self.discovery_model or self.impact_model):
+            raise ValueError(
+                "a config that follows a channel names no model directories: "
+                "drop discovery_model/impact_model, or drop registry/channel"
+            )
+        return self
