@@ -18,6 +18,8 @@ IMAGE ?= minescan
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 CONTAINER ?= docker
 PLATFORM ?= linux/amd64
+# The Dockerfile's base image; release builds take it by digest (NAME@sha256:...).
+BASE_IMAGE ?=
 OVERLAY ?= cpu
 
 .PHONY: install test test-slow demo bench bench-gpu bench-series bench-reduce bench-map demo-models vendor clean help image image-local push manifests deploy
@@ -36,6 +38,8 @@ help:
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
 	@echo "make image-local build and smoke-test the cpu image here (podman, debootstrap base; root)"
 	@echo "make push        push both images to \$$(IMAGE)"
+	@echo "make release     build, push and pin both images by digest into k8s/releases/\$$(TAG)/"
+	@echo "make lock        re-resolve requirements/*.txt (the image's pinned, hashed dependencies)"
 	@echo "make manifests   render every kustomize overlay into build/manifests/"
 	@echo "make deploy      apply an overlay (OVERLAY=cpu|gpu|...; see docs/CLUSTER.md)"
 
@@ -81,9 +85,11 @@ vendor: install
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/models/demo --overwrite
 
+BUILD_ARGS = $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE))
+
 image:
-	$(CONTAINER) build --platform $(PLATFORM) --target cpu -t $(IMAGE):$(TAG)-cpu .
-	$(CONTAINER) build --platform $(PLATFORM) --target gpu -t $(IMAGE):$(TAG)-gpu .
+	$(CONTAINER) build --platform $(PLATFORM) $(BUILD_ARGS) --target cpu -t $(IMAGE):$(TAG)-cpu .
+	$(CONTAINER) build --platform $(PLATFORM) $(BUILD_ARGS) --target gpu -t $(IMAGE):$(TAG)-gpu .
 
 image-local:
 	scripts/image-local.sh
@@ -91,6 +97,15 @@ image-local:
 push:
 	$(CONTAINER) push $(IMAGE):$(TAG)-cpu
 	$(CONTAINER) push $(IMAGE):$(TAG)-gpu
+
+.PHONY: release lock
+release:
+	IMAGE=$(IMAGE) TAG=$(TAG) CONTAINER=$(CONTAINER) PLATFORM=$(PLATFORM) \
+	    $(if $(BASE_IMAGE),BASE_IMAGE=$(BASE_IMAGE)) scripts/release.sh
+
+# The lock is resolved for the image (Linux x86-64, CPython 3.11), whatever this machine is.
+lock: install
+	UV=$(VENV)/bin/uv scripts/lock.sh
 
 manifests: install
 	scripts/manifests.sh
