@@ -9,6 +9,8 @@ EXTRAS ?= cpu,dev
 OUT ?= demo-out
 BENCH_OUT ?= bench-out
 BENCH_SIZE ?= 9216
+MAP_SITES ?= 20000
+SHARED ?= ../shared
 BENCH_SERIES_OUT ?= bench-series
 BENCH_SERIES_SIZE ?= 10000
 
@@ -20,17 +22,19 @@ PLATFORM ?= linux/amd64
 BASE_IMAGE ?=
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench bench-gpu bench-series bench-reduce demo-models clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo bench bench-gpu bench-series bench-reduce bench-map demo-models vendor clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
+	@echo "make bench-map   measure the offline map with $(MAP_SITES) sites in headless Chromium"
 	@echo "make bench-gpu   the same scan on a GPU (float32 and mixed precision); GPU node only"
 	@echo "make bench-series filter a 20x$(BENCH_SERIES_SIZE)^2 synthetic class cube; writes $(BENCH_SERIES_OUT)/"
 	@echo "make bench-reduce benchmark the reduce of 1,000 synthetic shards x 2,000 detections"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
+	@echo "make vendor      refresh the map's inlined Leaflet (npm) and country outlines (SHARED=../shared)"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
 	@echo "make image-local build and smoke-test the cpu image here (podman, debootstrap base; root)"
 	@echo "make push        push both images to \$$(IMAGE)"
@@ -70,6 +74,13 @@ bench-series: install
 
 bench-reduce: install
 	$(MINESCAN) bench-reduce --scenes 1000 --per-scene 2000 --out $(BENCH_OUT)/reduce
+
+bench-map: install
+	$(PY) scripts/bench_map.py --sites $(MAP_SITES) --out $(BENCH_OUT)/map
+
+vendor: install
+	scripts/vendor-leaflet.sh
+	$(PY) scripts/boundaries.py $(SHARED)/data/amw/national_admin.geojson
 
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/models/demo --overwrite

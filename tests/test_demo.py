@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from minescan.models.bundled import DEMO_MODELS, load_models
 from minescan.models.card import read_model_card
@@ -42,8 +43,9 @@ def test_demo_runs_end_to_end_and_scores_against_the_planted_truth(tmp_path):
     report = run_demo(tmp_path / "demo", cfg)
     assert report["synthetic"] is True and report["scenes"] == 4
     assert report["planted_targets"] > 0 and report["recall"] >= 0.8 and report["precision"] >= 0.7
+    national = tmp_path / "demo" / "run" / "national"
     for path in report["outputs"].values():
-        assert (tmp_path / "demo" / "run" / "national" / path.rsplit("/", 1)[-1]).is_file()
+        assert Path(path).is_file() and Path(path).is_relative_to(national)
     assert json.loads((tmp_path / "demo" / "demo_report.json").read_text()) == report
     printed = format_report(report)
     assert "SYNTHETIC" in printed and "unregistered" in printed and "Terra Indígena Sintética" in printed
@@ -56,5 +58,29 @@ def test_demo_runs_end_to_end_and_scores_against_the_planted_truth(tmp_path):
     assert reg["phantom_entries_not_detected"] == 1
     assert ter["sites_inside"] > 0 and ter["true_sites_status_right"] == reg["true_sites"]
     assert ter["planted_targets_inside_found"] >= 0.8 * ter["planted_targets_inside"]
+    assert printed.splitlines()[-2].endswith(str(national / "map.html"))
+    assert str(national / "report.html") in printed.splitlines()[-1]
     shards = sorted(p.name for p in (tmp_path / "demo" / "run" / "scenes").iterdir())
     assert shards == ["r0000c0000", "r0000c0001", "r0001c0000", "r0001c0001"]
+    for name in ("summary.md", "map.html", "report.html", "sites.kml"):
+        assert "SYNTHETIC" in (national / name).read_text("utf-8"), name
+    assert_mosaic_lies_on_the_scenes_cell_grid(tmp_path / "demo" / "run")
+
+
+def assert_mosaic_lies_on_the_scenes_cell_grid(run):
+    """The national mosaic starts at scene r0000c0000's first cell and holds each scene's owned cells."""
+    import numpy as np
+    import rasterio
+    from minescan.outputs import read_probability_zarr
+
+    first, transform, _, _ = read_probability_zarr(run / "scenes" / "r0000c0000" / "probability.zarr")
+    last, _, _, attrs = read_probability_zarr(run / "scenes" / "r0001c0001" / "probability.zarr")
+    with rasterio.open(run / "national" / "p_mine_mosaic.tif") as src:
+        mosaic = src.read(1)
+        assert src.transform.almost_equals(transform, precision=1e-12) and src.crs.to_epsg() == 4326
+    row, col = attrs["global_offset"]
+    assert mosaic.shape == (row + last.shape[0], col + last.shape[1])
+    np.testing.assert_array_equal(mosaic[1:row, 1:col], first[1:row, 1:col])
+    np.testing.assert_array_equal(mosaic[row + 1 : -1, col + 1 : -1], last[1:-1, 1:-1])
+    with rasterio.open(run / "national" / "p_mine_mosaic.vrt") as vrt:
+        np.testing.assert_array_equal(vrt.read(1), mosaic)

@@ -78,7 +78,14 @@ def cut_scenes(area_path: Path, out_dir: Path, cfg: DemoConfig):
                     width=cfg.scene_px, height=cfg.scene_px, transform=tuple(wt)[:6],
                 ))
         bands = list(src.descriptions)
-    return Manifest(grid=grid, bands=bands, dtype="uint16", nodata=0, scenes=entries)
+    lon, lat = cfg.origin_lonlat
+    source = {
+        "sensor": "SYNTHETIC scenes drawn by minescan synth (Sentinel-2-like bands; not real imagery)",
+        "synthetic": True,
+        "aoi": f"a synthetic {cfg.area_px * 10 / 1000:.1f} km square from {lon:.2f}° E, {lat:.2f}° N "
+               "(placed in the Quadrilátero Ferrífero, Minas Gerais; the landscape is invented)",
+    }
+    return Manifest(grid=grid, bands=bands, dtype="uint16", nodata=0, source=source, scenes=entries)
 
 
 def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dict:
@@ -236,5 +243,9 @@ def format_report(report: dict) -> str:
     lines.append(f"  time: {report['timings_s']}")
     lines.append("  outputs:")
     lines += [f"    {name:<22} {path}" for name, path in report["outputs"].items()]
-    lines.append(f"  shards: {report['run']}/scenes/*/  (probability.zarr, detections.parquet/.csv/.kml)")
+    lines.append(f"  shards: {report['run']}/scenes/*/  (probability.zarr/.tif, detections.parquet/.csv/.kml)")
+    outputs = report["outputs"]
+    lines.append(f"  open the map (offline):  {outputs['map']}")
+    pdf = f"  (PDF: {outputs['report_pdf']})" if "report_pdf" in outputs else "  (no PDF: Chromium not installed)"
+    lines.append(f"  read the report:         {outputs['report']}{pdf}")
     return "\n".join(lines)

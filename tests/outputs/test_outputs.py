@@ -326,7 +326,7 @@ def test_detections_kml_has_a_placemark_per_detection_in_its_impact_folder(tmp_p
         np.testing.assert_allclose(layer.geometry.x, expected["lon"], rtol=0, atol=1e-7)
         np.testing.assert_allclose(layer.geometry.y, expected["lat"], rtol=0, atol=1e-7)
         # ExtendedData carries the row, so GIS users get the attributes as columns
-        np.testing.assert_allclose(layer["p_mine"].astype(float), expected["p_mine"], atol=1e-6)
+        np.testing.assert_allclose(layer["p_mine"], expected["p_mine"], atol=1e-6)
         assert all("p(mine)" in text and "scene" in text for text in layer["description"])
     flagged = layers["no_ore"]["Name"]
     assert len(flagged) > 0 and all(name.endswith("(flagged)") for name in flagged)
@@ -349,6 +349,37 @@ def test_kml_placemarks_are_coloured_by_impact_class(tmp_path):
     assert IMPACT_RGB["high"][0] > 200 > IMPACT_RGB["high"][1]  # red
     assert min(IMPACT_RGB["low"][:2]) > 150 > IMPACT_RGB["low"][2]  # yellow
     assert len(set(IMPACT_RGB["no_ore"])) == 1  # grey
+
+
+def kml_schema():
+    """The OGC KML 2.2 schema (with its atom and xAL imports) as pykml ships it."""
+    import importlib.resources
+
+    from lxml import etree
+
+    xsd = importlib.resources.files("pykml") / "schemas" / "ogckml22.xsd"
+    return etree.XMLSchema(etree.parse(str(xsd)))
+
+
+def test_kml_validates_against_the_ogc_kml_2_2_schema(tmp_path):
+    from lxml import etree
+
+    schema = kml_schema()
+    write_detections_kml(tmp_path / "d.kml", detections(n=9), name="scene <23KPS> & more")
+    paths = write_sites(tmp_path / "national", sites(), title="Minas Gerais", summary={})
+    for path in (tmp_path / "d.kml", paths["kml"]):
+        doc = etree.parse(str(path))
+        assert schema.validate(doc), schema.error_log
+
+
+def test_kml_extended_data_is_typed_so_gdal_reads_numbers_as_numbers(tmp_path):
+    path = tmp_path / "detections.kml"
+    write_detections_kml(path, detections(n=12), name="scene")
+
+    layer = pd.concat(kml_layers(path).values(), ignore_index=True)
+    assert layer["p_mine"].dtype.kind == "f" and layer["lon"].dtype.kind == "f"
+    assert layer["cell_row"].dtype.kind == "i" and layer["kept"].dtype == bool
+    assert layer["scene_id"].dtype.kind in "OU" or str(layer["scene_id"].dtype) == "str"
 
 
 @pytest.mark.parametrize(
@@ -457,39 +488,25 @@ def test_sites_kml_and_csv_read_back(tmp_path):
     np.testing.assert_array_equal(csv["lat"], df["lat"])
 
 
-def test_map_html_is_self_contained_with_every_site_plotted_and_linked(tmp_path):
-    import html
-
-    df = sites()
-    page = write_sites(tmp_path, df, title="Minas <Gerais>", summary={"scenes": 12})["map"].read_text("utf-8")
-
-    for site_id, lat, lon in zip(df["site_id"], df["lat"], df["lon"], strict=True):
-        assert html.escape(site_id) in page
-        assert html.escape(f"https://www.google.com/maps/search/?api=1&query={lat:.6f},{lon:.6f}") in page
-    assert "A&B<tailings>" not in page  # escaped, never raw markup
-    assert page.count("<circle ") == len(df)
-    for cx, cy in re.findall(r"<circle cx='([-\d.]+)' cy='([-\d.]+)'", page):
-        assert 0 < float(cx) < 960 and 0 < float(cy) < 540  # inside the SVG's viewBox
-    assert page.count("<tr id='site-") == len(df)
-    assert "<table id='sites'>" in page and "addEventListener" in page  # sortable
-    # no network needed: nothing fetched, only links a person may click
-    assert not any(tag in page for tag in ("<script src", "<link", "@import", "<img", "<iframe"))
-    assert "Minas &lt;Gerais&gt;" in page and "scenes" in page
-
-
-def test_summary_md_counts_classes_and_ranks_sites_by_p_mine(tmp_path):
+def test_summary_md_counts_classes_and_ranks_sites_by_the_stated_rule(tmp_path):
     df = sites(n=8)
-    text = write_sites(tmp_path, df, title="MG", summary={"run_id": "r-42", "models": {"d": "v3"}})[
-        "summary"
-    ].read_text("utf-8")
+    text = write_sites(
+        tmp_path, df, title="MG", summary={"run_id": "r-42", "models": {"d": "v3"}}, warnings=("SYNTHETIC: demo",)
+    )["summary"].read_text("utf-8")
 
+    assert text.index("SYNTHETIC: demo") < text.index("## Sites per impact class")
     for cls in IMPACT_CLASSES:
         of_class = df[df["impact_class"] == cls]
         assert f"| {cls} | {len(of_class)} | {of_class['n_detections'].sum()} |" in text
     shown = {site_id: site_id for site_id in df["site_id"]} | {"A&B<tailings>": "A&B\\<tailings\\>"}
-    ranked = df.sort_values("p_mine_max", ascending=False)["site_id"]
-    positions = [text.index(f"| {shown[site_id]} |") for site_id in ranked]
+    # unregistered first, then on protected land, then high impact, then larger area, then p(mine) mean
+    order = df.assign(
+        unreg=~df["registered"], impact=df["impact_class"].map({"high": 0, "low": 1, "no_ore": 2})
+    ).sort_values(["unreg", "protected", "impact", "area_ha", "p_mine_mean"],
+                  ascending=[False, False, True, False, False])
+    positions = [text.index(f"| {shown[site_id]} |") for site_id in order["site_id"]]
     assert positions == sorted(positions)
+    assert "not in any register before registered" in text
     assert "**run_id**: r-42" in text and '"d": "v3"' in text
 
 
@@ -504,7 +521,6 @@ def test_write_sites_with_no_sites_writes_readable_empty_outputs(tmp_path):
     assert len(pyogrio.read_dataframe(paths["geojson"])) == 0
     assert all(len(layer) == 0 for layer in kml_layers(paths["kml"]).values())
     assert len(pd.read_csv(paths["csv"])) == 0
-    assert "0 sites" in paths["map"].read_text("utf-8")
     assert "0 sites from 0 detections" in paths["summary"].read_text("utf-8")
 
 

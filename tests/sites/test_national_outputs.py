@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import geopandas as gpd
 import pandas as pd
@@ -10,6 +11,7 @@ import pyogrio
 import pytest
 import shapely
 from minescan.outputs import NATIONAL_FILES, SITE_COLUMNS, SITE_FILES, write_national
+from minescan.outputs.report import CHROMIUM_NAMES
 from minescan.sites.national import SitesOptions, build_national, load_inputs
 from minescan.sites.registers import RegisterSpec
 
@@ -32,7 +34,9 @@ def written(tmp_path):
 
 def test_every_national_file_is_written(written):
     _, paths = written
-    assert set(paths) == set(SITE_FILES) | set(NATIONAL_FILES)
+    # beside the tables: the report (and its PDF where Chromium prints it) and the STAC catalog
+    printed = {"report_pdf"} if any(shutil.which(name) for name in CHROMIUM_NAMES) else set()
+    assert set(paths) == set(SITE_FILES) | set(NATIONAL_FILES) | {"report", "stac"} | printed
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())
 
 
@@ -62,7 +66,7 @@ def test_sites_geojson_and_kml_carry_polygons_that_gdal_reads(written):
     assert sorted(placemarks["site_id"]) == sorted(national.sites["site_id"])
     assert set(placemarks["registered"].astype(str).str.lower()) == {"true", "false"}
     kml = paths["kml"].read_text("utf-8")
-    assert kml.count("<Polygon>") == len(national.sites) and "<BalloonStyle>" in kml and "$[register_name]" in kml
+    assert kml.count("<Polygon>") == len(national.sites) and "<BalloonStyle>" in kml and "$[attributes/register_name]" in kml
 
 
 def test_register_and_area_tables_are_written(written):

@@ -194,9 +194,14 @@ class CollectedShards:
 
     detections: Any  # pandas.DataFrame
     scenes: dict[str, SceneGrid]  # where each scene's cells lie (shape, CRS, transform)
+    committed: dict[str, commit.Committed]  # scene id → its committed shard (data location, record)
     missing: tuple[str, ...]  # "index:id" of scenes without a committed shard
     corrupt: tuple[str, ...]  # "index:id: reason" of shards that failed verification
     record: dict[str, Any]
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, int]]:
+        return {scene_id: grid.cell_shape for scene_id, grid in self.scenes.items()}
 
 
 def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards:
@@ -220,7 +225,7 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             found = read_shard(layout.shard(scene_id))
             if found is None:
                 return "missing", None
-            committed, shard_record = found
+            committed, _ = found
             data = commit.read_verified(committed, ShardLayout.DETECTIONS_PARQUET)
         except commit.CorruptError as exc:
             return "corrupt", str(exc)
@@ -228,9 +233,9 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             return "corrupt", str(exc)
         local = tmp / f"{scene_id}.parquet"
         local.write_bytes(data)
-        return "ok", (SceneGrid.from_success(shard_record.model_dump()), read_detections(local))
+        return "ok", (committed, read_detections(local))
 
-    tables, scenes, missing, corrupt = [], {}, [], []
+    tables, scenes, shards, missing, corrupt = [], {}, {}, [], []
     with tempfile.TemporaryDirectory(prefix="minescan-reduce-") as tmp, \
             ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         results = pool.map(lambda s: load(s, Path(tmp)), scene_ids)
@@ -240,7 +245,8 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             elif status == "corrupt":
                 corrupt.append(f"{k}:{scene_id}: {value}")
             else:
-                scenes[scene_id], table = value
+                shards[scene_id], table = value
+                scenes[scene_id] = SceneGrid.from_success(shards[scene_id].record)
                 tables.append(table)
     if corrupt and not allow_missing:
         raise InputError(
@@ -255,7 +261,32 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
         )
     frames = [t for t in tables if len(t)]
     detections = coerce_detections(pd.concat(frames, ignore_index=True)) if frames else empty_detections()
-    return CollectedShards(detections, scenes, tuple(missing), tuple(corrupt), record)
+    return CollectedShards(detections, scenes, shards, tuple(missing), tuple(corrupt), record)
+
+
+def national_inputs(run: str, shards: CollectedShards, workdir: Path):
+    """({committed scene id: where its shard's data is}, the scenes' p(mine) tiles for the
+    mosaic). The data location is relative to the run root for a local run (the national
+    files name it relatively, so the run can be moved) and its URI for a remote one; a
+    remote shard's zarr store is downloaded under `workdir`."""
+    from ..outputs.rasters import scene_tile
+
+    grid = shards.record["manifest"].get("grid") or {}
+    remote = storage.is_remote(run)
+    data, tiles = {}, []
+    for scene_id, committed in shards.committed.items():
+        data[scene_id] = committed.data_uri if remote else os.path.relpath(committed.data_uri, run)
+        offset = committed.record.get("global_offset")
+        if not grid or offset is None:
+            continue
+        zarr = storage.localize(committed.file_uri(ShardLayout.PROBABILITY), workdir / scene_id)
+        cog = ("/vsigs/" + committed.data_uri.removeprefix("gs://") if remote else f"../{data[scene_id]}")
+        tiles.append(scene_tile(
+            scene_id, zarr, f"{cog}/{ShardLayout.PROBABILITY_COG}", offset=offset,
+            shape=committed.record["cell_shape"], owned_offset=grid["owned_cell_offset"],
+            owned_cells=grid["owned_cells"],
+        ))
+    return data, tiles
 
 
 def reduce_run(run: str, *, allow_missing: bool = False,
@@ -265,14 +296,15 @@ def reduce_run(run: str, *, allow_missing: bool = False,
     `sites` configures the sites stage (docs/SITES.md); given as loaded `SitesInputs` it
     is not read again.
     """
-    from ..outputs import write_national
+    from ..outputs import run_facts, write_national
     from ..sites.national import SitesInputs, build_national, load_inputs
 
     started = time.perf_counter()
     # every register and layer is checked before a shard is read
     inputs = sites if isinstance(sites, SitesInputs) else load_inputs(sites)
+    options = inputs.options
     shards = collect_detections(run, allow_missing)
-    national_sites = build_national(shards.detections, shards.scenes, inputs)
+    national = build_national(shards.detections, shards.scenes, inputs)
     summary = {
         "run": storage.redact(run),
         "scenes": len(shards.record["manifest"]["scenes"]),
@@ -284,30 +316,36 @@ def reduce_run(run: str, *, allow_missing: bool = False,
     written: dict[str, Path] = {}
 
     def fill(staging: Path) -> dict[str, Any]:
-        written.update(write_national(staging, national_sites, title="minescan national sites", summary=summary))
-        summary.update(national_sites.summary, sites_config=inputs.options.model_dump(mode="json"),
-                       seconds=round(time.perf_counter() - started, 2))
+        with tempfile.TemporaryDirectory(prefix="minescan-zarr-") as work:
+            data, tiles = national_inputs(run, shards, Path(work))
+            facts = run_facts({**shards.record, "run": storage.redact(run)}, data,
+                              title="minescan national sites", link_m=options.link_m)
+            summary["synthetic"] = facts.synthetic
+            files = write_national(staging, national, facts=facts, summary=summary, tiles=tiles, inputs=inputs)
+        written.update({name: Path(path).relative_to(staging) for name, path in files.items()})
+        summary.update(national.summary | {"sites_config": options.model_dump(mode="json"),
+                                           "seconds": round(time.perf_counter() - started, 2)})
         (staging / NationalLayout.SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         return {"kind": "national", "minescan_version": __version__, "summary": summary}
 
-    national = RunLayout(run).national
-    if commit.read_committed(national) is None and [
-        n for n in storage.list_dir(national) if n != commit.ATTEMPTS
+    national_uri = RunLayout(run).national
+    if commit.read_committed(national_uri) is None and [
+        n for n in storage.list_dir(national_uri) if n != commit.ATTEMPTS
     ]:
-        raise ConflictError(f"{national} holds files without a commit marker (written by an older "
+        raise ConflictError(f"{national_uri} holds files without a commit marker (written by an older "
                             "minescan, or not by minescan): move it aside, then re-run the reduce")
-    commit.clean_uncommitted(national)
-    commit.publish(national, fill, replace=True)
-    committed = commit.read_committed(national)
+    commit.clean_uncommitted(national_uri)
+    commit.publish(national_uri, fill, replace=True)
+    committed = commit.read_committed(national_uri)
     log.info("reduce done", extra={k: v for k, v in summary.items() if isinstance(v, int | float | str)})
     return ReduceOutcome(
-        national=national,
+        national=national_uri,
         n_scenes=len(shards.scenes),
         missing=shards.missing,
         corrupt=shards.corrupt,
-        n_detections=len(national_sites.detections),
-        n_sites=len(national_sites.sites),
-        files={name: committed.file_uri(Path(p).name) for name, p in written.items()},
+        n_detections=len(national.detections),
+        n_sites=len(national.sites),
+        files={name: committed.file_uri(path.as_posix()) for name, path in written.items()},
     )
 
 

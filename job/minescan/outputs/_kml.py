@@ -1,12 +1,15 @@
-"""KML for Google Earth (the paper's analysts reviewed candidates there).
+"""KML 2.2 for Google Earth (the paper's analysts reviewed candidates there).
 
-One Folder per impact class, always all three and in class order, so GDAL's KML drivers
-(which read each Folder as a layer) see the same layers in every file. Each Placemark
-carries its table row as ExtendedData, which GDAL reads back as attribute columns.
+The file validates against the OGC KML 2.2 schema: elements in the schema's order
+(`name` and `description` before `Style`), ids that are XML names, and the table's columns
+as a typed `Schema` whose `SchemaData` every Placemark carries, so GDAL reads numbers as
+numbers. One Folder per impact class, always all three and in class order, so GDAL's KML
+drivers (which read each Folder as a layer) see the same layers in every file.
 
 The XML is written as text rather than through simplekml: its object model took 1 s of CPU
 per 1,300 placemarks, most of a scene's write stage, and minutes for a national set of 10⁵
-sites (docs/BENCHMARKS.md); the tests read every file back with GDAL and ElementTree.
+sites (docs/BENCHMARKS.md); the tests read every file back with GDAL, ElementTree and the
+OGC schema.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ from ._tables import IMPACT_RGB, records
 if TYPE_CHECKING:
     import pandas as pd
 
+KML_NS = "http://www.opengis.net/kml/2.2"
+SCHEMA_ID = "attributes"
 # A white disc takes the style colour exactly; the default yellow pushpin would tint it.
 _ICON = "http://maps.google.com/mapfiles/kml/shapes/placemark_circle.png"
+#: outline of a site that no register lists: magenta, where every impact colour differs
+UNREGISTERED_RGB = (197, 27, 125)
+#: pandas dtype kind → KML SimpleField type (OGC KML 2.2 §9.8)
+_FIELD_TYPES = {"f": "double", "i": "int", "u": "uint", "b": "bool"}
 
 
 def google_maps_url(lat: float, lon: float) -> str:
@@ -58,42 +67,62 @@ def write_placemarks_kml(
     shapes: Sequence[Any] | None = None,
     data_columns: Sequence[str] | None = None,
     rows: list[dict[str, Any]] | None = None,
+    about: str = "",
+    unregistered: Callable[[dict[str, Any]], bool] | None = None,
 ) -> None:
     """One styled Placemark per row of `df` (which has lon, lat, impact_class).
 
     `label(row)` names the Placemark, `fields(row)` lists the balloon's (label, value) pairs;
-    rows are dicts of JSON-native values (`rows`, when the caller has them already).
-    ExtendedData carries `data_columns` (default: every column). Without `fields` the
+    rows are dicts of JSON-native values (`rows`, when the caller has them already). The
+    typed ExtendedData carries `data_columns` (default: every column). Without `fields` the
     balloon is one template in the style that shows the ExtendedData (and a Google Maps
     link), which is what 10⁵ placemarks can afford. With `shapes` (lon/lat polygons, one per
-    row) a Placemark holds its pin and its polygon in one MultiGeometry. The text is written
-    directly (an object model of 10⁵ placemarks takes minutes); the same rows give the same
-    bytes.
+    row) a Placemark holds its pin and its polygon in one MultiGeometry. `about` becomes the
+    Document's description (the SYNTHETIC warning, when it applies); `unregistered(row)`
+    picks the magenta-outlined style of a site no register lists. The same rows always give
+    the same bytes.
     """
     rows = records(df) if rows is None else rows
-    data_names = list(df.columns) if data_columns is None else [c for c in data_columns if c in df.columns]
-    styles = "".join(_style(cls, None if fields else data_names) for cls in IMPACT_CLASSES)
-    heads = {key: f'<Data name="{_xml(key)}"><value>' for key in data_names}
+    data_names = [str(c) for c in df.columns] if data_columns is None else [c for c in data_columns if c in df.columns]
+    types = {column: _FIELD_TYPES.get(df[column].dtype.kind, "string") for column in data_names}
+    balloon_columns = None if fields else data_names
+    styles = "".join(
+        _style(cls, registered=registered, balloon_columns=balloon_columns)
+        for cls in IMPACT_CLASSES
+        for registered in ((True, False) if unregistered is not None else (True,))
+    )
+    schema = (f'<Schema name="{SCHEMA_ID}" id="{SCHEMA_ID}">'
+              + "".join(f'<SimpleField type="{kind}" name="{_xml(column)}"/>' for column, kind in types.items())
+              + "</Schema>")
+    heads = {column: f'<SimpleData name="{_xml(column)}">' for column in data_names}
     polygons = _polygon_texts(shapes) if shapes is not None else None
     by_class: dict[str, list[str]] = {cls: [] for cls in IMPACT_CLASSES}
     for k, row in enumerate(rows):
         cls = row["impact_class"]
-        data = "".join(f"{heads[key]}{_value(row[key])}</value></Data>" for key in data_names)
+        data = "".join(
+            f"{heads[key]}{_value(value, types[key])}</SimpleData>"
+            for key in data_names
+            if (value := row[key]) is not None
+        )
         point = f"<Point><coordinates>{row['lon']!r},{row['lat']!r}</coordinates></Point>"
         geometry = point if polygons is None else f"<MultiGeometry>{point}{polygons[k]}</MultiGeometry>"
         balloon = (description_html(fields(row), row["lat"], row["lon"]) if fields
                    else f"<a href='{_xml(google_maps_url(row['lat'], row['lon']))}'>Open in Google Maps</a>")
+        flagged = unregistered is not None and unregistered(row)
         by_class[cls].append(
             f"<Placemark><name>{_xml(label(row))}</name><description>{_cdata(balloon)}</description>"
-            f"<styleUrl>#impact-{cls}</styleUrl><ExtendedData>{data}</ExtendedData>{geometry}</Placemark>\n"
+            f"<styleUrl>#{_style_id(cls, registered=not flagged)}</styleUrl>"
+            f'<ExtendedData><SchemaData schemaUrl="#{SCHEMA_ID}">{data}</SchemaData></ExtendedData>'
+            f"{geometry}</Placemark>\n"
         )
     folders = "".join(
         f"<Folder><name>{cls}</name>\n{''.join(by_class[cls])}</Folder>\n" for cls in IMPACT_CLASSES
     )
+    description = f"<description>{_xml(about)}</description>" if about else ""
     with atomic_path(path) as tmp:
         tmp.write_text(
-            '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
-            f"<Document><name>{_xml(name)}</name>\n{styles}\n{folders}</Document></kml>\n",
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="{KML_NS}">'
+            f"<Document><name>{_xml(name)}</name>{description}\n{styles}\n{schema}\n{folders}</Document></kml>\n",
             encoding="utf-8",
         )
 
@@ -107,9 +136,10 @@ def _cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return ""
+def _value(value: Any, kml_type: str) -> str:
+    """A SimpleData text GDAL parses as the field's type (booleans as 1/0)."""
+    if kml_type == "bool":
+        return "1" if value else "0"
     return _xml(value) if isinstance(value, str) else str(value)
 
 
@@ -118,19 +148,25 @@ def _kml_colour(rgb: tuple[int, int, int], alpha: int = 255) -> str:
     return f"{alpha:02x}{b:02x}{g:02x}{r:02x}"  # KML is aabbggrr
 
 
-def _style(impact_class: str, balloon_columns: Sequence[str] | None = None) -> str:
+def _style_id(impact_class: str, *, registered: bool) -> str:
+    return f"impact-{impact_class}" + ("" if registered else "-unregistered")
+
+
+def _style(impact_class: str, *, registered: bool, balloon_columns: Sequence[str] | None = None) -> str:
     rgb = IMPACT_RGB[impact_class]
-    # Google Earth fills $[column] from each placemark's ExtendedData
+    line = rgb if registered else UNREGISTERED_RGB
+    # Google Earth fills $[schema/field] from each placemark's typed ExtendedData
     balloon = "" if balloon_columns is None else "<BalloonStyle><text>" + _cdata(
         "<b>$[name]</b><table>"
-        + "".join(f"<tr><th align='left'>{html.escape(c)}</th><td>$[{c}]</td></tr>" for c in balloon_columns)
+        + "".join(f"<tr><th align='left'>{html.escape(c)}</th><td>$[{SCHEMA_ID}/{c}]</td></tr>"
+                  for c in balloon_columns)
         + "</table><p>$[description]</p>"
     ) + "</text></BalloonStyle>"
     # hundreds of labels: a small label keeps them from hiding the imagery
     return (
-        f'<Style id="impact-{impact_class}"><IconStyle><color>{_kml_colour(rgb)}</color>'
+        f'<Style id="{_style_id(impact_class, registered=registered)}"><IconStyle><color>{_kml_colour(rgb)}</color>'
         f"<Icon><href>{_ICON}</href></Icon></IconStyle><LabelStyle><scale>0.7</scale></LabelStyle>"
-        f"<LineStyle><color>{_kml_colour(rgb)}</color><width>2</width></LineStyle>"
+        f"<LineStyle><color>{_kml_colour(line)}</color><width>{2 if registered else 4}</width></LineStyle>"
         f"<PolyStyle><color>{_kml_colour(rgb, 0x59)}</color></PolyStyle>{balloon}</Style>"
     )
 

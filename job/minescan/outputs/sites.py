@@ -1,7 +1,8 @@
 """National outputs: the sites table in every format an analyst or a GIS may ask for.
 
 `write_sites` writes `sites.parquet` (GeoParquet 1.1), `sites.geojson` (RFC 7946),
-`sites.kml` (Google Earth), `sites.csv`, `map.html` (offline page) and `summary.md`.
+`sites.kml` (Google Earth), `sites.csv` and `summary.md` (the short version of the report;
+`national.write_national` adds the map, the report and the GIS files).
 A GeoDataFrame of sites is written with its footprint polygons (the KML placemark holds
 the pin and the polygon); a plain DataFrame as points at lon/lat. The caller builds the
 sites (`minescan.sites.national`); this module only writes them.
@@ -17,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import write_text_atomic
-from ._html import map_html
 from ._kml import google_maps_url, number, write_placemarks_kml
+from ._site_view import RANKING_RULE, area_ha, flag, rank_sites
 from ._tables import (
     SITE_COLUMNS,
     coerce_table,
@@ -39,13 +40,10 @@ SITE_FILES: dict[str, str] = {
     "geojson": "sites.geojson",
     "kml": "sites.kml",
     "csv": "sites.csv",
-    "map": "map.html",
     "summary": "summary.md",
 }
-#: how many sites `summary.md` lists by p(mine)
+#: how many sites `summary.md` lists, in the report's ranking
 TOP_SITES = 20
-#: how many sites `map.html` plots and tabulates (the strongest); every site is in the CSV
-MAP_SITES = 5000
 #: the columns `sites.kml` carries as ExtendedData: what an analyst looks at in Google
 #: Earth (every column is in the GeoParquet, GeoJSON and CSV)
 KML_COLUMNS = ("site_id", "impact_class", "p_mine_max", "n_detections", "area_ha", "registered",
@@ -68,9 +66,20 @@ def coerce_sites(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_sites(
-    out_dir: str | os.PathLike[str], sites_df: pd.DataFrame, *, title: str, summary: dict[str, Any]
+    out_dir: str | os.PathLike[str],
+    sites_df: pd.DataFrame,
+    *,
+    title: str,
+    summary: dict[str, Any],
+    warnings: tuple[str, ...] = (),
+    shown: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """Write every national output into `out_dir`; returns {output name: path} (see SITE_FILES)."""
+    """Write the sites tables into `out_dir`; returns {output name: path} (see SITE_FILES).
+
+    `warnings` (the SYNTHETIC notice, when it applies) head summary.md and the KML;
+    `shown` is the table as people see it (statuses the run could not know as NA) for
+    summary.md, default `sites_df`.
+    """
     sites = coerce_sites(sites_df)
     shapes = _footprints(sites)
     table = sites.drop(columns=["geometry", "bbox"], errors="ignore")
@@ -81,18 +90,18 @@ def write_sites(
         write_geoparquet(paths["parquet"], sites)
     rows = records(table)
     write_text_atomic(paths["geojson"], sites_geojson_text(table, shapes, rows))
+    # the magenta "not registered" outline only where a register was given
+    known = shown is None or bool(flag(shown, "registered").notna().all())
+    kml = {"name": title, "label": lambda row: row["site_id"], "rows": rows, "about": " ".join(warnings),
+           "unregistered": (lambda row: not row["registered"]) if known else None}
     if shapes is None:
-        write_placemarks_kml(paths["kml"], table, name=title, label=lambda row: row["site_id"], fields=_fields,
-                             rows=rows)
+        write_placemarks_kml(paths["kml"], table, fields=_fields, **kml)
     else:  # a national table: the balloon shows the ExtendedData, see KML_COLUMNS
-        write_placemarks_kml(paths["kml"], table, name=title, label=lambda row: row["site_id"], fields=None,
-                             shapes=shapes, data_columns=KML_COLUMNS, rows=rows)
+        write_placemarks_kml(paths["kml"], table, fields=None, shapes=shapes, data_columns=KML_COLUMNS, **kml)
     write_table_csv(paths["csv"], table)
-    strongest = table.sort_values("p_mine_max", ascending=False, kind="stable").head(MAP_SITES)
-    shown = summary if len(strongest) == len(table) else {
-        **summary, "map": f"the {len(strongest)} sites of highest p(mine) of {len(table)}; all are in sites.csv"}
-    write_text_atomic(paths["map"], map_html(strongest, title=title, summary=shown))
-    write_text_atomic(paths["summary"], summary_markdown(table, title=title, summary=summary))
+    page = summary_markdown(table if shown is None else shown.drop(columns=["geometry"], errors="ignore"),
+                            title=title, summary=summary, warnings=warnings)
+    write_text_atomic(paths["summary"], page)
     return paths
 
 
@@ -125,16 +134,20 @@ def sites_geojson_text(sites: pd.DataFrame, shapes: list | None = None, rows: li
     return f'{{"type": "FeatureCollection", "features": [\n{features}\n]}}'
 
 
-def summary_markdown(sites: pd.DataFrame, *, title: str, summary: dict[str, Any]) -> str:
-    """`summary.md`: totals, counts per impact class, the top sites, then `summary`'s items."""
-    unregistered = sites[~sites["registered"].to_numpy(bool)]
-    protected = sites[sites["protected"].to_numpy(bool)]
-    lines = [
-        f"# {title}",
-        "",
-        (f"{len(sites)} sites from {int(sites['n_detections'].sum())} detections, "
-         f"{number(float(sites['area_ha'].sum()), 1)} ha in total; "
-         f"{len(unregistered)} not matched by any register, {len(protected)} on protected land."),
+def summary_markdown(
+    sites: pd.DataFrame, *, title: str, summary: dict[str, Any], warnings: tuple[str, ...] = ()
+) -> str:
+    """`summary.md`: warnings, totals, counts per impact class, the top-ranked sites, then
+    `summary`'s items. The full story is report.html."""
+    hectares = area_ha(sites)
+    registered, protected = flag(sites, "registered"), flag(sites, "protected")
+    lines = [f"# {title}", ""]
+    lines += [f"> **⚠ {_md(text)}**\n" for text in warnings]
+    lines += [
+        f"{len(sites)} sites from {int(sites['n_detections'].sum())} detections, "
+        f"{number(float(hectares.sum()), 1)} ha in total; {_count(~registered)} not matched by any register, "
+        f"{_count(protected)} on protected land. The full report is `report.html` (and `report.pdf`); "
+        "the interactive map is `map.html`.",
         "",
         "## Sites per impact class",
         "",
@@ -142,34 +155,47 @@ def summary_markdown(sites: pd.DataFrame, *, title: str, summary: dict[str, Any]
         "|---|---:|---:|---:|---:|---:|",
     ]
     for cls in IMPACT_CLASSES:
-        of_class = sites[sites["impact_class"] == cls]
+        of_class = (sites["impact_class"] == cls).to_numpy()
         lines.append(
-            f"| {cls} | {len(of_class)} | {int(of_class['n_detections'].sum())} "
-            f"| {number(float(of_class['area_ha'].sum()), 1)} "
-            f"| {int((~of_class['registered'].to_numpy(bool)).sum())} | {int(of_class['protected'].sum())} |"
+            f"| {cls} | {int(of_class.sum())} | {int(sites.loc[of_class, 'n_detections'].sum())} "
+            f"| {number(float(hectares[of_class].sum()), 1)} "
+            f"| {_count(~registered[of_class])} | {_count(protected[of_class])} |"
         )
-    top = records(sites.sort_values("p_mine_max", ascending=False, kind="stable").head(TOP_SITES))
+    ranked = rank_sites(sites).head(TOP_SITES)
+    rows = records(ranked.drop(columns=["geometry"], errors="ignore"))
     lines += [
         "",
-        f"## Top {len(top)} sites by p(mine)",
+        f"## Top {len(rows)} sites",
         "",
-        "| # | site | p(mine) max | impact | detections | area (ha) | register | protected land | lon | lat | map |",
-        "|---:|---|---:|---|---:|---:|---|---|---:|---:|---|",
+        _md(RANKING_RULE),
+        "",
+        "| # | site | register | protected land | impact | area (ha) | p(mine) mean | detections | lon | lat | map |",
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    for rank, row in enumerate(top, start=1):
-        register = _md(f"{row['register_source']} {row['register_name'] or row['register_id']}") \
-            if row["registered"] else "**not registered**"
+    for row, hectare in zip(rows, area_ha(ranked), strict=True):
         lines.append(
-            f"| {rank} | {_md(row['site_id'])} | {number(row['p_mine_max'])} "
-            f"| {row['impact_class']} | {row['n_detections']} | {number(row['area_ha'], 1)} "
-            f"| {register} | {_md(row['protected_names'] or '')} "
-            f"| {number(row['lon'], 6)} | {number(row['lat'], 6)} "
+            f"| {row['rank']} | {_md(row['site_id'])} | {_register_text(row)} | {_md(row.get('protected_names') or '')} "
+            f"| {row['impact_class']} | {number(float(hectare), 1)} | {number(row['p_mine_mean'])} "
+            f"| {row['n_detections']} | {number(row['lon'], 6)} | {number(row['lat'], 6)} "
             f"| [Google Maps]({google_maps_url(row['lat'], row['lon'])}) |"
         )
     if summary:
         lines += ["", "## Run", ""]
         lines += [f"- **{_md(str(key))}**: {_md(display_text(value))}" for key, value in summary.items()]
     return "\n".join(lines) + "\n"
+
+
+def _count(series: pd.Series) -> str:
+    """How many are True, or 'unknown' when the run could not tell (no register or layer)."""
+    return "unknown" if len(series) and series.isna().all() else str(int(series.fillna(False).sum()))
+
+
+def _register_text(row: dict[str, Any]) -> str:
+    if row.get("registered") is None:
+        return "unknown"
+    if not row["registered"]:
+        return "**not registered**"
+    return _md(f"{row['register_source']} {row['register_name'] or row['register_id']}")
 
 
 def _fields(row: dict[str, Any]) -> list[tuple[str, Any]]:
