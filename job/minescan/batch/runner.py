@@ -211,16 +211,14 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
     detections do not match their recorded hash is corrupt. Either fails the reduce (exit 3)
     unless `allow_missing`, which skips and lists them.
     """
-    import pandas as pd
-
-    from ..outputs import coerce_detections, empty_detections, read_detections
+    from ..outputs import detections_from_tables, read_detections_table
     from ..sites.footprints import SceneGrid
 
     record = read_run(run)
     layout = RunLayout(run)
     scene_ids = [s["id"] for s in record["manifest"]["scenes"]]
 
-    def load(scene_id: str, tmp: Path) -> tuple[str, Any]:
+    def load(scene_id: str) -> tuple[str, Any]:
         try:
             found = read_shard(layout.shard(scene_id))
             if found is None:
@@ -231,14 +229,13 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             return "corrupt", str(exc)
         except InputError as exc:  # a malformed marker
             return "corrupt", str(exc)
-        local = tmp / f"{scene_id}.parquet"
-        local.write_bytes(data)
-        return "ok", (committed, read_detections(local))
+        # read from the verified bytes; cast to the schema once, for all shards, below
+        name = storage.redact(committed.file_uri(ShardLayout.DETECTIONS_PARQUET))
+        return "ok", (committed, read_detections_table(data, name))
 
     tables, scenes, shards, missing, corrupt = [], {}, {}, [], []
-    with tempfile.TemporaryDirectory(prefix="minescan-reduce-") as tmp, \
-            ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        results = pool.map(lambda s: load(s, Path(tmp)), scene_ids)
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        results = pool.map(load, scene_ids)
         for k, (scene_id, (status, value)) in enumerate(zip(scene_ids, results)):
             if status == "missing":
                 missing.append(f"{k}:{scene_id}")
@@ -259,8 +256,7 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             f"{len(missing)} of {len(scene_ids)} scenes have no committed shard (index:id {shown}); "
             "re-run those map indices, or pass --allow-missing to reduce without them"
         )
-    frames = [t for t in tables if len(t)]
-    detections = coerce_detections(pd.concat(frames, ignore_index=True)) if frames else empty_detections()
+    detections = detections_from_tables([t for t in tables if len(t)])
     return CollectedShards(detections, scenes, shards, tuple(missing), tuple(corrupt), record)
 
 

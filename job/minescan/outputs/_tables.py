@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from ._atomic import atomic_path
 if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
+    import pyarrow as pa
 
 #: one row per detection (a kept or flagged discovery cell), docs/ARCHITECTURE.md, "Data contracts"
 DETECTION_COLUMNS: dict[str, str] = {
@@ -115,7 +117,8 @@ def coerce_table(df: pd.DataFrame, columns: Mapping[str, str], what: str) -> pd.
             out[name] = out[name].astype(dtype)
         except (TypeError, ValueError) as exc:
             raise InputError(f"{what} column {name!r} cannot be {dtype}: {exc}") from exc
-    unknown = sorted(set(out["impact_class"]) - set(IMPACT_CLASSES), key=str)
+    # the distinct classes, not 10⁶ Arrow-backed values one by one
+    unknown = sorted(set(out["impact_class"].unique().tolist()) - set(IMPACT_CLASSES), key=str)
     if unknown:
         raise InputError(f"{what} impact_class has {unknown}; allowed: {list(IMPACT_CLASSES)}")
     return out
@@ -146,33 +149,62 @@ def write_geoparquet(path: str | os.PathLike[str], gdf: gpd.GeoDataFrame) -> Non
 
 def _geo_metadata(path: str | os.PathLike[str], what: str) -> tuple[str, set[str]]:
     """(geometry column, bbox covering columns) of a GeoParquet file; InputError if it is not one."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    with _parquet_errors(what, path):
+        schema = pq.read_schema(path)
+    return _geo_columns(schema, what, path)
+
+
+@contextmanager
+def _parquet_errors(what: str, name: Any) -> Iterator[None]:
+    """Reading a Parquet file: a missing or non-Parquet file as a one-line InputError."""
+    import pyarrow as pa
+
     try:
-        meta = pq.read_schema(path).metadata or {}
+        yield
     except FileNotFoundError as exc:
-        raise InputError(f"{what} file {path} does not exist: was its shard completed?") from exc
+        raise InputError(f"{what} file {name} does not exist: was its shard completed?") from exc
     except pa.ArrowInvalid as exc:
-        raise InputError(f"{what} file {path} is not Parquet ({exc}): rewrite it") from exc
+        raise InputError(f"{what} file {name} is not Parquet ({exc}): rewrite it") from exc
+
+
+def _geo_columns(schema: Any, what: str, name: Any) -> tuple[str, set[str]]:
+    """(geometry column, bbox covering columns) from a Parquet schema's 'geo' metadata."""
+    meta = schema.metadata or {}
     if b"geo" not in meta:
-        raise InputError(f"{what} file {path} has no GeoParquet 'geo' metadata: rewrite it")
+        raise InputError(f"{what} file {name} has no GeoParquet 'geo' metadata: rewrite it")
     geo = json.loads(meta[b"geo"])
     bbox = {field[0] for column in geo["columns"].values()
             for field in column.get("covering", {}).get("bbox", {}).values()}
     return geo["primary_column"], bbox
 
 
+def read_points_table(
+    source: str | os.PathLike[str] | bytes, columns: Mapping[str, str], what: str, name: str | None = None
+) -> pa.Table:
+    """The attribute columns of a file `write_points_geoparquet` wrote, as Arrow, its geometry
+    and bbox left unread; not yet cast to the schema (`coerce_table` does that, once for many
+    files). `source` is a path or the file's bytes, `name` where they came from."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = str(source) if name is None else name
+    with _parquet_errors(what, name):
+        reader = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
+        schema = reader.schema_arrow
+    geometry, bbox = _geo_columns(schema, what, name)
+    missing = [column for column in columns if column not in schema.names]
+    if missing:
+        raise InputError(f"{what} file {name} lacks columns {missing}: build it with the full schema")
+    return reader.read(columns=[n for n in schema.names if n != geometry and n not in bbox])
+
+
 def read_points_geoparquet(
     path: str | os.PathLike[str], columns: Mapping[str, str], what: str
 ) -> pd.DataFrame:
     """The table of a file `write_points_geoparquet` wrote, without geometry and bbox columns."""
-    import pyarrow.parquet as pq
-
-    geometry, bbox = _geo_metadata(path, what)
-    schema = pq.read_schema(path)
-    table = pq.read_table(path, columns=[n for n in schema.names if n != geometry and n not in bbox])
-    return coerce_table(table.to_pandas(), columns, what)
+    return coerce_table(read_points_table(path, columns, what).to_pandas(), columns, what)
 
 
 def read_geoparquet(path: str | os.PathLike[str], columns: Mapping[str, str], what: str) -> gpd.GeoDataFrame:
@@ -226,8 +258,15 @@ def _column_values(series: pd.Series) -> list[Any]:
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of `df` as dicts of JSON-native values (for GeoJSON properties and HTML)."""
-    columns = {name: _column_values(df[name]) for name in df.columns}
-    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    names = list(df.columns)
+    return [dict(zip(names, row, strict=True)) for row in value_rows(df)]
+
+
+def value_rows(df: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows of `df` as tuples of JSON-native values, in column order (json writes a tuple
+    as an array); built column by column, never by iterating Arrow-backed cells."""
+    columns = [_column_values(df[name]) for name in df.columns]
+    return list(zip(*columns, strict=True))
 
 
 def display_text(value: Any) -> str:
