@@ -56,9 +56,11 @@ def write_geopackage(
         for name, layer in layers.items():
             # footprints mix Polygon and MultiPolygon; GeoPackage wants one type per layer
             # GeoPackage 1.2: older GDAL builds (Debian 12's 3.6) warn that 1.4 files
-            # "may only be partially supported"; nothing here needs 1.3/1.4 features
+            # "may only be partially supported"; nothing here needs 1.3/1.4 features.
+            # Arrow: GDAL takes whole columns (2 M detections: 7 s instead of 16 s), and a
+            # missing text is NULL (the feature-by-feature path wrote pandas' "<NA>")
             pyogrio.write_dataframe(
-                layer, tmp, layer=name, driver="GPKG", append=tmp.exists(),
+                layer, tmp, layer=name, driver="GPKG", append=tmp.exists(), use_arrow=True,
                 promote_to_multi=name in ("sites", "protected_areas", "scenes"),
                 dataset_options=None if tmp.exists() else {"VERSION": "1.2"},
             )

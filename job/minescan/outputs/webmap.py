@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from ..models.networks import IMPACT_CLASSES
 from ._kml import UNREGISTERED_RGB
 from ._overlay import Overlay, ramp_css
+from ._rings import geojson_polygons
 from ._site_view import area_ha, footprints, has_footprints, rank_sites
-from ._tables import impact_hex, records
+from ._tables import impact_hex, records, value_rows
 from .facts import RunFacts
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def map_html(
         "map.html.j2",
         facts=facts,
         data=data,
+        data_json=_data_json(data),
         counts=_counts(sites),
         ramp=ramp_css(),
         leaflet_js=vendored("leaflet.js"),
@@ -143,13 +145,56 @@ def _sites_layer(sites: pd.DataFrame, *, simplify: bool) -> dict[str, Any]:
     shapes = shapely.set_precision(shapes.to_numpy(), 10.0**-DECIMALS, mode="pointwise")
     table = ranked.drop(columns=["geometry"], errors="ignore")
     table["area_ha"] = area_ha(table).round(2)
-    rows = records(table)
     return {
         "columns": list(table.columns),
-        "rows": [[row[column] for column in table.columns] for row in rows],
-        "geometry": [_geojson(shape) for shape in shapes],
+        "rows": value_rows(table),
+        "geometry": _geometry(shapes),
         "bbox": [[round(v, DECIMALS) for v in box] for box in shapely.bounds(shapes).tolist()],
     }
+
+
+class GeometryText(str):
+    """A JSON array already encoded: `_data_json` writes it into the page verbatim."""
+
+
+def _geometry(shapes: Any) -> GeometryText | list[dict[str, Any] | None]:
+    """Each footprint's GeoJSON geometry (None where empty). Polygons, the national case,
+    are encoded at once (`_rings.geojson_polygons`, the same text json.dumps gives), not
+    decoded and re-encoded one by one; points (a table without footprints) one by one."""
+    import shapely
+
+    kinds = set(shapely.get_type_id(shapes).tolist()) - {-1}
+    if kinds <= {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}:
+        texts = geojson_polygons(shapes)
+        return GeometryText("[" + ", ".join("null" if t is None else t for t in texts) + "]")
+    return [_geojson(shape) for shape in shapes]
+
+
+def _data_json(data: dict[str, Any]) -> Any:
+    """`data | tojson` as the template filter writes it (sorted keys, HTML-safe), with each
+    `GeometryText` value spliced in as the JSON it already is."""
+    import uuid
+
+    from jinja2.utils import htmlsafe_json_dumps
+    from markupsafe import Markup
+
+    spliced: dict[str, str] = {}
+
+    def stand_ins(value: Any) -> Any:
+        if isinstance(value, GeometryText):
+            # a token no site attribute can hold: it is made here, now
+            token = f"minescan-geometry-{uuid.uuid4().hex}"
+            spliced[json.dumps(token)] = value
+            return token
+        if isinstance(value, dict):
+            return {key: stand_ins(item) for key, item in value.items()}
+        return value
+
+    text = str(htmlsafe_json_dumps(stand_ins(data), sort_keys=True))
+    for token, value in spliced.items():
+        # geometry text is numbers, brackets, commas and key names: nothing HTML-safe JSON escapes
+        text = text.replace(token, value, 1)
+    return Markup(text)
 
 
 def _geojson(shape: Any) -> dict[str, Any] | None:
@@ -162,7 +207,7 @@ def _points_layer(table: pd.DataFrame | None) -> dict[str, Any] | None:
     if table is None:
         return None
     plain = table.drop(columns=["geometry"], errors="ignore")
-    return {"columns": list(plain.columns), "rows": [list(row.values()) for row in records(plain)]}
+    return {"columns": list(plain.columns), "rows": value_rows(plain)}
 
 
 def _areas_layer(areas: gpd.GeoDataFrame | None) -> dict[str, Any] | None:
