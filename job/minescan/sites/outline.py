@@ -35,6 +35,13 @@ def _doubling_rounds(longest: int) -> int:
     return max(1, int(np.ceil(np.log2(max(longest, 2)))) + 1)
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """`np.unique(values)` by sorting: numpy 2's hash-based unique took 1.8 s for 2·10⁶
+    national cell keys, a sort and a comparison 0.1 s."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
 def trace(x: np.ndarray, y: np.ndarray, group: np.ndarray, keep_corners: bool = False):
     """Rings of every group's cells.
 
@@ -49,7 +56,7 @@ def trace(x: np.ndarray, y: np.ndarray, group: np.ndarray, keep_corners: bool = 
     group = np.asarray(group, np.int64)
     xs, ys = x - x.min() + 1, y - y.min() + 1
     width, height = int(xs.max()) + 2, int(ys.max()) + 2
-    cell_key = np.unique((group * height + ys) * width + xs)
+    cell_key = _sorted_unique((group * height + ys) * width + xs)
     g, rest = np.divmod(cell_key, height * width)
     cy, cx = np.divmod(rest, width)
     n = len(cell_key)
