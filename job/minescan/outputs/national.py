@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from .detections import write_detections_geoparquet
 from .facts import RunFacts
 from .gpkg import write_geopackage
 from .rasters import MosaicTile, build_mosaic
-from .report import ReportTables, write_report
+from .report import REPORT_PDF, ReportTables, print_pdf, write_report_html
 from .sites import write_sites
 from .stac import write_stac
 from .webmap import map_html
@@ -114,18 +115,24 @@ def write_national(
         page = map_html(shown, facts, overlay=overlay, register=tables.register, protected=tables.protected)
         write_text_atomic(files["map"], page)
 
-    def report_step() -> None:
+    def report_step(printer: ThreadPoolExecutor) -> None:
         cog = made["mosaic"].cog if made["mosaic"] else None
-        files.update(write_report(out, shown, facts, tables=tables, mosaic=cog,
-                                  n_detections=len(national.detections)))
+        files["report"] = write_report_html(out, shown, facts, tables=tables, mosaic=cog,
+                                            n_detections=len(national.detections))
+        # Chromium prints the PDF in its own process while the other outputs are written
+        made["pdf"] = printer.submit(print_pdf, files["report"], out / REPORT_PDF)
 
     def stac_step() -> None:
+        pdf: Future[Path | None] = made["pdf"]
+        if (printed := pdf.result()) is not None:
+            files["report_pdf"] = printed
         products = {key: path for key, path in files.items() if key not in ("mosaic_cog", "mosaic_vrt")}
         files["stac"] = write_stac(out, facts, products, mosaic=made["mosaic"])
 
-    steps = (tables_step, mosaic_step, map_step, report_step, stac_step)
-    for step in progress(steps, len(steps), "national outputs"):
-        step()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="minescan-pdf") as printer:
+        steps = (mosaic_step, lambda: report_step(printer), map_step, tables_step, stac_step)
+        for step in progress(steps, len(steps), "national outputs"):
+            step()
     return files
 
 

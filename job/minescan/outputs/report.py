@@ -79,7 +79,11 @@ class ReportTables:
     protected: gpd.GeoDataFrame | None = None
 
 
-def write_report(
+#: the report's file names in the output directory
+REPORT_HTML, REPORT_PDF = "report.html", "report.pdf"
+
+
+def write_report_html(
     out_dir: str | os.PathLike[str],
     sites: pd.DataFrame,
     facts: RunFacts,
@@ -87,16 +91,13 @@ def write_report(
     tables: ReportTables | None = None,
     mosaic: str | os.PathLike[str] | None = None,
     n_detections: int | None = None,
-) -> dict[str, Path]:
-    """Write report.html (and report.pdf where Chromium is installed) into `out_dir`."""
-    out = Path(out_dir)
+) -> Path:
+    """Write report.html into `out_dir`; returns its path. `print_pdf` prints it to
+    report.pdf (in a process of its own, so the caller may go on meanwhile)."""
+    path = Path(out_dir) / REPORT_HTML
     html = report_html(sites, facts, tables=tables or ReportTables(), mosaic=mosaic, n_detections=n_detections)
-    paths = {"report": out / "report.html"}
-    write_text_atomic(paths["report"], html)
-    pdf = print_pdf(paths["report"], out / "report.pdf")
-    if pdf is not None:
-        paths["report_pdf"] = pdf
-    return paths
+    write_text_atomic(path, html)
+    return path
 
 
 def report_html(
@@ -238,13 +239,17 @@ def _map_figure(ax: Any, sites: pd.DataFrame, facts: RunFacts, mosaic: Any, prot
                  for w, s, e, n in [scene.bounds]]
         if rings:
             ax.add_collection(LineCollection(rings, colors=colour, linestyles=style, linewidths=0.8, zorder=3))
-    if len(sites):
-        _draw_sites(ax, sites, shapes.to_numpy())
+    pixel = 0.0
     if extent is not None:
         pad = max(extent[2] - extent[0], extent[3] - extent[1]) * 0.05 or 0.01
         ax.set_xlim(extent[0] - pad, extent[2] + pad)
         ax.set_ylim(extent[1] - pad, extent[3] + pad)
         ax.set_aspect(1 / math.cos(math.radians((extent[1] + extent[3]) / 2)))
+        # the axes are narrower than the figure, so a pixel spans at least this much
+        width_px, height_px = ax.figure.get_size_inches() * ax.figure.dpi
+        pixel = min((extent[2] - extent[0] + 2 * pad) / width_px, (extent[3] - extent[1] + 2 * pad) / height_px)
+    if len(sites):
+        _draw_sites(ax, sites, shapes.to_numpy(), pixel)
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
     handles = [Patch(facecolor=impact_hex(c), edgecolor="#333", label=f"{c} impact") for c in IMPACT_CLASSES]
@@ -253,43 +258,39 @@ def _map_figure(ax: Any, sites: pd.DataFrame, facts: RunFacts, mosaic: Any, prot
     ax.set_title("SYNTHETIC run — sites and p(mine)" if facts.synthetic else "Sites and p(mine)", fontsize=10)
 
 
-def _draw_sites(ax: Any, sites: pd.DataFrame, shapes: Any) -> None:
+def _draw_sites(ax: Any, sites: pd.DataFrame, shapes: Any, pixel: float) -> None:
     """Footprints, and a dot at each site (a site smaller than a printed dot would vanish),
     filled by impact class, outlined magenta where no register lists the site.
 
     A national run has 10⁵ sites, most far below a pixel: one matplotlib patch per
-    footprint (geopandas' plot) took 20 s of object building. The footprints of one style
-    (impact class × registered) are drawn as one compound path; the dots as one scatter in
-    the table's order, as before, with colours given as arrays rather than names."""
+    footprint (geopandas' plot) took 20 s of object building, and one scatter with a
+    colour per dot 2 s of drawing. So each style (impact class × registered) is one
+    compound path of footprints and one single-coloured scatter of dots, drawn so that
+    where dots overlap the more serious one is on top: unregistered over registered,
+    high impact over low. A footprint less than `pixel` (degrees) across both ways lies
+    under its site's dot (a dot is several pixels wide and sits on one of the site's
+    cells), so it is not drawn."""
     import numpy as np
     import shapely
     from matplotlib.collections import PathCollection
 
     unregistered = (~flag(sites, "registered")).fillna(False).to_numpy(bool)
     impact = sites["impact_class"].to_numpy(dtype=object)
-    polygonal = np.isin(shapely.get_type_id(shapes), [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON])
+    lon, lat = sites["lon"].to_numpy(float), sites["lat"].to_numpy(float)
+    bounds = shapely.bounds(shapes)
+    visible = (bounds[:, 2] - bounds[:, 0] >= pixel) | (bounds[:, 3] - bounds[:, 1] >= pixel)
+    polygonal = visible & np.isin(shapely.get_type_id(shapes),
+                                  [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON])
     edges = {False: "#333", True: "#{:02x}{:02x}{:02x}".format(*UNREGISTERED_RGB)}
     for flagged, edge in edges.items():
-        for cls in IMPACT_CLASSES:
-            drawn = polygonal & (unregistered == flagged) & (impact == cls)
-            if drawn.any():
+        for cls in reversed(IMPACT_CLASSES):
+            style = (unregistered == flagged) & (impact == cls)
+            if (drawn := polygonal & style).any():
                 # a collection: add_patch would measure the path's limits segment by segment in Python
                 ax.add_collection(PathCollection([_compound_path(shapes[drawn])], facecolors=impact_hex(cls),
                                                  edgecolors=edge, linewidths=0.8, zorder=4))
-    face = _colours(impact, {cls: impact_hex(cls) for cls in IMPACT_CLASSES})
-    edge = _colours(unregistered, edges)
-    ax.scatter(sites["lon"], sites["lat"], s=6, c=face, edgecolors=edge, linewidths=0.5, zorder=5)
-
-
-def _colours(keys: Any, colours: dict[Any, str]) -> Any:
-    """An RGBA row per key: each distinct colour converted once, not once per site."""
-    import numpy as np
-    from matplotlib.colors import to_rgba
-
-    out = np.zeros((len(keys), 4))
-    for key, colour in colours.items():
-        out[keys == key] = to_rgba(colour)
-    return out
+            if style.any():
+                ax.scatter(lon[style], lat[style], s=6, c=impact_hex(cls), edgecolors=edge, linewidths=0.5, zorder=5)
 
 
 def _compound_path(shapes: Any) -> Any:
