@@ -38,9 +38,25 @@ def dedupe_cells(detections: pd.DataFrame, scene_shapes: Mapping[str, tuple[int,
     r, c = gridded["cell_row"].to_numpy(np.float64), gridded["cell_col"].to_numpy(np.float64)
     margin = np.minimum.reduce([r, c, shape[scene_rank, 0] - 1 - r, shape[scene_rank, 1] - 1 - c])
     order = np.lexsort((scene_rank, -margin))  # widest margin first, then scene id
-    keep = ~gridded.iloc[order].duplicated(["global_row", "global_col"]).to_numpy()
-    out = pd.concat([gridded.iloc[order[keep]], detections[~has_global]], ignore_index=True)
-    return out.sort_values(["scene_id", "cell_row", "cell_col"], kind="stable").reset_index(drop=True)
+    g_row, g_col = (gridded[k].to_numpy(np.int64)[order] for k in ("global_row", "global_col"))
+    kept_rows = np.flatnonzero(has_global)[order[_first_of_each(g_row, g_col)]]
+    rows = np.r_[kept_rows, np.flatnonzero(~has_global)]
+    # sorted by scene id, cell row, cell column (stable), as one take of the 10⁶ rows
+    scene, _ = pd.factorize(detections["scene_id"], sort=True)
+    order = np.lexsort(tuple(column[rows] for column in (
+        detections["cell_col"].to_numpy(), detections["cell_row"].to_numpy(), scene)))
+    return detections.iloc[rows[order]].reset_index(drop=True)
+
+
+def _first_of_each(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mask of the first occurrence of each (a, b) pair, in the arrays' order."""
+    pair = np.lexsort((b, a))
+    a_sorted, b_sorted = a[pair], b[pair]
+    new = np.r_[True, (a_sorted[1:] != a_sorted[:-1]) | (b_sorted[1:] != b_sorted[:-1])]
+    # lexsort is stable: within a run of equal pairs the first in array order comes first
+    first = np.zeros(len(a), bool)
+    first[pair[new]] = True
+    return first
 
 
 def cluster_labels(lon: np.ndarray, lat: np.ndarray, link_m: float = DEFAULT_LINK_M) -> np.ndarray:
