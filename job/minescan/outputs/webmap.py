@@ -135,6 +135,7 @@ def _count(series: pd.Series) -> int | None:
 
 def _sites_layer(sites: pd.DataFrame, *, simplify: bool) -> dict[str, Any]:
     """Sites as columns + rows (every attribute, in ranking order) and rounded footprints."""
+    import numpy as np
     import shapely
 
     ranked = rank_sites(sites)
@@ -149,7 +150,8 @@ def _sites_layer(sites: pd.DataFrame, *, simplify: bool) -> dict[str, Any]:
         "columns": list(table.columns),
         "rows": value_rows(table),
         "geometry": _geometry(shapes),
-        "bbox": [[round(v, DECIMALS) for v in box] for box in shapely.bounds(shapes).tolist()],
+        # the bounds of rounded coordinates: rounding again only cleans the last binary digit
+        "bbox": np.round(shapely.bounds(shapes), DECIMALS).tolist(),
     }
 
 
