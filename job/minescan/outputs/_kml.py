@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import atomic_path
-from ._rings import polygon_rings
+from ._rings import KML, polygon_texts
 from ._tables import IMPACT_RGB, records
 
 if TYPE_CHECKING:
@@ -175,14 +175,4 @@ def _style(impact_class: str, *, registered: bool, balloon_columns: Sequence[str
 
 def _polygon_texts(shapes: Sequence[Any]) -> list[str]:
     """KML <Polygon> elements of each (multi)polygon, coordinates formatted all at once."""
-    found = polygon_rings(shapes, ("", ",", ""), " ")
-    out = [""] * len(shapes)
-    for p, owner in enumerate(found.part_of.tolist()):
-        boundary, *holes = found.part_rings(p)
-        out[owner] += (
-            f"<Polygon><outerBoundaryIs><LinearRing><coordinates>{boundary}</coordinates></LinearRing></outerBoundaryIs>"
-            + "".join(f"<innerBoundaryIs><LinearRing><coordinates>{hole}</coordinates></LinearRing></innerBoundaryIs>"
-                      for hole in holes)
-            + "</Polygon>"
-        )
-    return out
+    return [text or "" for text in polygon_texts(shapes, KML)]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..models.networks import IMPACT_CLASSES
 from ._kml import UNREGISTERED_RGB
 from ._overlay import Overlay, ramp_css
-from ._rings import geojson_polygons
+from ._rings import GEOJSON, polygon_texts
 from ._site_view import area_ha, footprints, has_footprints, rank_sites
 from ._tables import impact_hex, records, value_rows
 from .facts import RunFacts
@@ -161,13 +161,13 @@ class GeometryText(str):
 
 def _geometry(shapes: Any) -> GeometryText | list[dict[str, Any] | None]:
     """Each footprint's GeoJSON geometry (None where empty). Polygons, the national case,
-    are encoded at once (`_rings.geojson_polygons`, the same text json.dumps gives), not
+    are encoded at once (`_rings.polygon_texts`, the same text json.dumps gives), not
     decoded and re-encoded one by one; points (a table without footprints) one by one."""
     import shapely
 
     kinds = set(shapely.get_type_id(shapes).tolist()) - {-1}
     if kinds <= {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}:
-        texts = geojson_polygons(shapes)
+        texts = polygon_texts(shapes, GEOJSON)
         return GeometryText("[" + ", ".join("null" if t is None else t for t in texts) + "]")
     return [_geojson(shape) for shape in shapes]
 
