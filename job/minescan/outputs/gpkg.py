@@ -8,8 +8,6 @@ given), `protected_areas` (when given) and `scenes` (scene footprints, committed
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ._atomic import atomic_path
@@ -56,7 +54,7 @@ def write_geopackage(
         {"scene_id": [s.scene_id for s in scenes], "committed": [s.committed for s in scenes]},
         geometry=[shapely.box(*s.bounds) for s in scenes], crs="EPSG:4326",
     )
-    with atomic_path(path) as tmp, _sqlite_for_bulk_writes():
+    with atomic_path(path) as tmp:
         for name, layer in layers.items():
             # footprints mix Polygon and MultiPolygon; GeoPackage wants one type per layer
             # GeoPackage 1.2: older GDAL builds (Debian 12's 3.6) warn that 1.4 files
@@ -72,26 +70,6 @@ def write_geopackage(
                 pyogrio.write_dataframe(layer, tmp, use_arrow=True,
                                         promote_to_multi=name in ("sites", "protected_areas", "scenes"), **options)
     return list(layers)
-
-
-#: GDAL's SQLite settings while the GeoPackage is written: a 512 MiB page cache (the R-tree
-#: of 2·10⁶ detection points is built in it, not through the disk) and no sync per
-#: transaction (`atomic_path` fsyncs the whole file once before publishing it, and a crash
-#: before that leaves only a temp file). 10 s → 5–7 s for the national benchmark's GeoPackage.
-_BULK_SQLITE = {"OGR_SQLITE_CACHE": "512", "OGR_SQLITE_SYNCHRONOUS": "OFF"}
-
-
-@contextmanager
-def _sqlite_for_bulk_writes() -> Iterator[None]:
-    """Set `_BULK_SQLITE` in GDAL (process-wide config), then restore what was set before."""
-    import pyogrio
-
-    before = {key: pyogrio.get_gdal_config_option(key) for key in _BULK_SQLITE}
-    pyogrio.set_gdal_config_options(_BULK_SQLITE)
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options(before)
 
 
 def _matched(register: pd.DataFrame) -> pd.Series:
