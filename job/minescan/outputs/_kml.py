@@ -110,16 +110,17 @@ def write_placemarks_kml(
             f'<ExtendedData><SchemaData schemaUrl="#{SCHEMA_ID}">{data}</SchemaData></ExtendedData>'
             f"{geometry}</Placemark>\n"
         )
-    folders = "".join(
-        f"<Folder><name>{cls}</name>\n{''.join(by_class[cls])}</Folder>\n" for cls in IMPACT_CLASSES
-    )
     description = f"<description>{_xml(about)}</description>" if about else ""
-    with atomic_path(path) as tmp:
-        tmp.write_text(
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="{KML_NS}">'
-            f"<Document><name>{_xml(name)}</name>{description}\n{styles}\n{schema}\n{folders}</Document></kml>\n",
-            encoding="utf-8",
-        )
+    # written piece by piece: a national KML is 10⁸ characters, and joining it into one
+    # text (then one bytes object) held three more copies of it at the reduce's peak
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
+        out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="{KML_NS}">'
+                  f"<Document><name>{_xml(name)}</name>{description}\n{styles}\n{schema}\n")
+        for cls in IMPACT_CLASSES:
+            out.write(f"<Folder><name>{cls}</name>\n")
+            out.writelines(by_class[cls])
+            out.write("</Folder>\n")
+        out.write("</Document></kml>\n")
 
 
 def _xml(text: str) -> str:
