@@ -91,10 +91,14 @@ def write_national(
     shown = displayed_sites(national, inputs)
     made: dict[str, Any] = {"mosaic": None}
 
-    def tables_step() -> None:
+    def tables_step(pool: ThreadPoolExecutor) -> None:
+        # 10⁶ detection points are built, encoded and compressed by shapely and Arrow, which
+        # let go of the GIL: a worker writes them while this thread writes the sites' text
+        # files. Nothing else reads the detections table until the worker is done.
+        detections = pool.submit(write_detections_geoparquet, files["detections"], national.detections)
         files.update(write_sites(out, national.sites, title=facts.display_title,
                                  summary={**summary, **national.summary}, warnings=facts.warnings, shown=shown))
-        write_detections_geoparquet(files["detections"], national.detections)
+        detections.result()
         write_geoparquet(files["register_unmatched"], national.register_unmatched)
         write_table_csv(files["register_unmatched_csv"], _without_geometry(national.register_unmatched))
         write_table_csv(files["site_areas"], national.site_areas)
@@ -115,12 +119,12 @@ def write_national(
         page = map_html(shown, facts, overlay=overlay, register=tables.register, protected=tables.protected)
         write_text_atomic(files["map"], page)
 
-    def report_step(printer: ThreadPoolExecutor) -> None:
+    def report_step(pool: ThreadPoolExecutor) -> None:
         cog = made["mosaic"].cog if made["mosaic"] else None
         files["report"] = write_report_html(out, shown, facts, tables=tables, mosaic=cog,
                                             n_detections=len(national.detections))
         # Chromium prints the PDF in its own process while the other outputs are written
-        made["pdf"] = printer.submit(print_pdf, files["report"], out / REPORT_PDF)
+        made["pdf"] = pool.submit(print_pdf, files["report"], out / REPORT_PDF)
 
     def stac_step() -> None:
         pdf: Future[Path | None] = made["pdf"]
@@ -129,8 +133,8 @@ def write_national(
         products = {key: path for key, path in files.items() if key not in ("mosaic_cog", "mosaic_vrt")}
         files["stac"] = write_stac(out, facts, products, mosaic=made["mosaic"])
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="minescan-pdf") as printer:
-        steps = (mosaic_step, lambda: report_step(printer), map_step, tables_step, stac_step)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="minescan-outputs") as pool:
+        steps = (mosaic_step, lambda: report_step(pool), map_step, lambda: tables_step(pool), stac_step)
         for step in progress(steps, len(steps), "national outputs"):
             step()
     return files
