@@ -32,13 +32,13 @@ from .detections import (
 )
 from .facts import RunFacts, SceneFacts, run_facts
 from .national import NATIONAL_FILES, write_national
-from .rasters import build_mosaic, scene_tile, write_probability_cog
-from .report import ReportTables
 from .probability import (
     probability_dataset,
     read_probability_zarr,
     write_probability_zarr,
 )
+from .rasters import build_mosaic, scene_tile, write_probability_cog
+from .report import ReportTables
 from .sites import (
     SITE_FILES,
     coerce_sites,
@@ -52,17 +52,17 @@ __all__ = [
     "DETECTION_COLUMNS",
     "IMPACT_RGB",
     "NATIONAL_FILES",
+    "SITE_COLUMNS",
+    "SITE_FILES",
     "ReportTables",
     "RunFacts",
     "SceneFacts",
-    "SITE_COLUMNS",
-    "SITE_FILES",
     "atomic_dir",
     "atomic_path",
     "build_mosaic",
     "coerce_detections",
-    "detections_from_tables",
     "coerce_sites",
+    "detections_from_tables",
     "empty_detections",
     "empty_sites",
     "probability_dataset",
