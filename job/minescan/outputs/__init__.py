@@ -18,6 +18,7 @@ from .detections import (
     write_detections_kml,
 )
 from .probability import (
+    grid_coords,
     probability_dataset,
     read_probability_zarr,
     write_probability_zarr,
@@ -42,6 +43,7 @@ __all__ = [
     "coerce_sites",
     "empty_detections",
     "empty_sites",
+    "grid_coords",
     "probability_dataset",
     "read_detections",
     "read_probability_zarr",
