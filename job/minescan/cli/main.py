@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("minescan.training.cli:train", "Train the discovery or impact network."),
     "evaluate": ("minescan.training.cli:evaluate", "Evaluate a model on a held-out set."),
     "acquire": ("minescan.acquire.cli:acquire", "Export Sentinel-2 scenes and chips with Earth Engine."),
+    "series": ("minescan.cli.series:series", "MapBiomas mining time series: filters, substances, hectares."),
 }
 
 

@@ -1,11 +1,12 @@
-"""The MapBiomas mining time series (MapBiomas mining ATBD, Collection 9).
+"""The MapBiomas mining time series: annual maps of mining, filtered, coded and measured.
 
-    cube.py      annual Landsat mosaics → a zarr v3 feature cube (year, y, x, feature)
-    cube_io.py   the class cube (year, y, x) the U-Net writes and the filters read
-    unet.py      the published U-Net (about 31.1 M parameters) with a width option
-    windows.py   overlapping prediction windows whose centres tile a scene seamlessly
-    predict.py   the U-Net over a whole cube or scene, year by year
-    train.py     tiles from a cube + labels or an image folder, through the training loop
-    evaluate.py  pixel IoU / F1 / precision / recall per scene, next to a spectral baseline
-    demo.py      the whole branch on a synthetic region, scored year by year
+The method is MapBiomas' mining module (MapBiomas mining ATBD, Collection 9): annual
+Landsat mosaics stacked into a feature cube (`cube`), a U-Net that maps mining and not
+mining each year (`unet`, trained by `train` on tiles from `data`, run seamlessly over a
+cube by `predict` with the windows of `windows`; measured against a spectral `baseline` by
+`evaluate` and `scores`), the four post-classification filters (`filters`, chunked over a
+zarr class cube by `chunked`; the store itself in `cube_io`), the substance and type of each
+mining patch (`classes`, `substance`) and the area mined per year, class and region
+(`stats`); `demo` runs the whole branch on a synthetic region. Modules import dask,
+matplotlib and TensorFlow inside the functions that need them.
 """

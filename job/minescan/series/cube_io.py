@@ -1,215 +1,364 @@
-"""The series' two zarr v3 stores, written year by year and published whole.
+"""Class cubes: the annual mining maps of a region as one zarr v3 store that xarray reads.
 
-Feature cube: variable `features` (year, y, x, feature), float32, NaN where the year's
-mosaic had no observation; coordinates `year` (int), `feature` (names), cell-centre `x`/`y`
-and the CF grid mapping `spatial_ref`. Class cube: variable `class` (year, y, x), uint8,
-`NOT_MINING` 0, `MINING` 30 (the MapBiomas class id) and `NODATA` 255; the same coordinates
-less `feature`. Both carry dataset attributes `crs` and `transform` (a, b, c, d, e, f), as
-the scan's probability store does, so a reader can rebuild the grid without a geo library.
+Layout (the probability store's conventions, `minescan.outputs.probability`): variable
+`class` (year, y, x) uint8 with values `NOT_MINING` 0, `MINING` 30 or a Table 3 class id,
+and `NODATA` 255 (declared in `flag_values`/`flag_meanings`, not as a fill value, so xarray
+keeps the integers); an optional `year_mask` (year, y, x) int16, the calendar year each value
+came from after gap-filling; coordinates `year`, `x`, `y` (pixel centres) and the CF grid
+mapping `spatial_ref`; dataset attributes `crs` and `transform` (the pixel Affine's a..f).
+Each chunk holds every year of a (y, x) window, the layout the time filters need.
 
-A store is built year by year in a hidden sibling (one chunk row of years in memory at a
-time) and renamed into place only when every year is written.
+A cube is written whole (`write_class_cube`, from arrays in memory) or as a template whose
+chunks workers fill one aligned window at a time (`create_class_cube` + `write_window`), the
+xarray-beam pattern, always inside a hidden temp directory that is renamed into place.
+Annual class GeoTIFFs (one file per year) are stacked by `stack_class_geotiffs`, which
+refuses years whose grids differ.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
+import re
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
-from ..outputs import atomic_dir, grid_coords
+from ..outputs._atomic import atomic_dir
+from ..outputs.probability import (
+    _axis_attrs,
+    _check_attrs,
+    _check_north_up,
+    _crs_text,
+    _grid_mapping_attrs,
+    _parse_crs,
+)
+from .filters import MINING, NODATA, NOT_MINING, check_years
 
 if TYPE_CHECKING:
     import xarray as xr
+    import zarr
     from affine import Affine
 
-NOT_MINING = 0
-MINING = 30
-NODATA = 255
-FEATURES_VAR = "features"
-CLASS_VAR = "class"
-#: spatial chunk edge; one year per chunk, so a year reads without touching the others
+VARIABLE = "class"
+YEAR_MASK = "year_mask"
+#: (y, x) chunk edge in pixels: 20 years × 512² is 5 MiB of uint8 per chunk
 CHUNK = 512
+_RESERVED_ATTRS = ("crs", "transform")
 
 
 @dataclass(frozen=True)
-class Grid:
-    """A north-up raster grid: its size, affine transform and CRS ('EPSG:…' or WKT)."""
+class CubeGrid:
+    """Where a class cube lies: its years and the pixel grid every year shares."""
 
-    rows: int
-    cols: int
+    years: tuple[int, ...]
+    height: int
+    width: int
     transform: Affine
     crs: str
 
-    def describe(self) -> str:
-        return f"{self.rows}×{self.cols} px, {self.crs}, transform {tuple(self.transform)[:6]}"
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.years), self.height, self.width)
 
 
 @dataclass(frozen=True)
-class FeatureCube:
-    """An opened feature cube: its axes and grid; `year_features` reads one year."""
+class Window:
+    """A (y, x) window of a cube's grid, in pixels: rows [row_off, row_off + height)."""
 
-    path: str
-    years: tuple[int, ...]
-    features: tuple[str, ...]
-    grid: Grid
-    attrs: dict[str, Any] = field(default_factory=dict)
+    row_off: int
+    col_off: int
+    height: int
+    width: int
 
-    def feature_indexes(self, wanted: Sequence[str]) -> list[int]:
-        missing = [f for f in wanted if f not in self.features]
-        if missing:
-            raise InputError(
-                f"the cube {self.path} has features {list(self.features)} but {missing} are "
-                "needed: rebuild the cube from mosaics with those bands or use a matching model"
-            )
-        return [self.features.index(f) for f in wanted]
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return (slice(self.row_off, self.row_off + self.height), slice(self.col_off, self.col_off + self.width))
 
-    def year_features(self, year: int, wanted: Sequence[str] | None = None) -> np.ndarray:
-        """(rows, cols, features) float32 of one year, the `wanted` features in that order."""
-        index = self.feature_indexes(wanted if wanted is not None else self.features)
-        with _open(self.path) as ds:
-            values = ds[FEATURES_VAR].isel(year=self.years.index(year)).values
-        return np.ascontiguousarray(values[..., index], dtype=np.float32)
+    def grown(self, halo: int, grid: CubeGrid) -> Window:
+        """This window grown by `halo` pixels on every side, clipped to the grid."""
+        top, left = max(0, self.row_off - halo), max(0, self.col_off - halo)
+        bottom = min(grid.height, self.row_off + self.height + halo)
+        right = min(grid.width, self.col_off + self.width + halo)
+        return Window(top, left, bottom - top, right - left)
+
+    def within(self, outer: Window) -> tuple[slice, slice]:
+        """Slices selecting this window from an array holding `outer`."""
+        top, left = self.row_off - outer.row_off, self.col_off - outer.col_off
+        return (slice(top, top + self.height), slice(left, left + self.width))
+
+
+def bounds_window(bounds: tuple[float, float, float, float], grid: CubeGrid, pad: int = 0) -> Window | None:
+    """The pixels of `grid` covering `bounds` (minx, miny, maxx, maxy in the grid's CRS) and `pad`
+    more on every side, clipped to the grid; None when nothing of the grid is left."""
+    minx, miny, maxx, maxy = bounds
+    cols, rows = ~grid.transform @ (np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
+    top, bottom = max(0, math.floor(rows.min()) - pad), min(grid.height, math.ceil(rows.max()) + pad)
+    left, right = max(0, math.floor(cols.min()) - pad), min(grid.width, math.ceil(cols.max()) + pad)
+    if top >= bottom or left >= right:
+        return None
+    return Window(top, left, bottom - top, right - left)
+
+
+def window_transform(window: Window, grid: CubeGrid) -> Affine:
+    """The Affine of the window's own pixel grid."""
+    from affine import Affine
+
+    return grid.transform @ Affine.translation(window.col_off, window.row_off)
+
+
+def chunk_windows(grid: CubeGrid, chunk: int, within: Window | None = None) -> Iterator[Window]:
+    """The grid (or its window `within`) cut into `chunk`-pixel squares, smaller at the far edges."""
+    area = within or Window(0, 0, grid.height, grid.width)
+    bottom, right = area.row_off + area.height, area.col_off + area.width
+    for row in range(area.row_off, bottom, chunk):
+        for col in range(area.col_off, right, chunk):
+            yield Window(row, col, min(chunk, bottom - row), min(chunk, right - col))
+
+
+def class_cube_dataset(
+    classes: Any,
+    grid: CubeGrid,
+    *,
+    attrs: Mapping[str, Any],
+    year_mask: Any | None = None,
+) -> xr.Dataset:
+    """The xarray Dataset of a class cube (numpy or dask arrays; pure: builds, no I/O)."""
+    import xarray as xr
+
+    if tuple(classes.shape) != grid.shape:
+        raise InputError(f"classes have shape {tuple(classes.shape)} but the grid is {grid.shape}")
+    _check_north_up(grid.transform)
+    crs = _parse_crs(grid.crs)
+    extra = _check_attrs(dict(attrs))
+    t = grid.transform
+    x_attrs, y_attrs = _axis_attrs(crs)
+    dims = ("year", "y", "x")
+    variables = {
+        VARIABLE: (
+            dims,
+            classes,
+            {
+                "long_name": "annual mining class (MapBiomas mining ATBD, Col. 9)",
+                "flag_values": [NOT_MINING, MINING, NODATA],
+                "flag_meanings": "not_mining mining no_data",
+                "comment": "values 101-130 and 214-225 are the ATBD's Table 3 class_id",
+                "grid_mapping": "spatial_ref",
+            },
+        )
+    }
+    if year_mask is not None:
+        variables[YEAR_MASK] = (
+            dims,
+            year_mask,
+            {"long_name": "calendar year each class value was taken from by gap-filling", "units": "1",
+             "comment": "0 where the pixel is still no data", "grid_mapping": "spatial_ref"},
+        )
+    return xr.Dataset(
+        variables,
+        coords={
+            "year": ("year", np.asarray(grid.years, dtype=np.int16), {"long_name": "calendar year"}),
+            "x": ("x", t.c + t.a * (np.arange(grid.width) + 0.5), x_attrs),
+            "y": ("y", t.f + t.e * (np.arange(grid.height) + 0.5), y_attrs),
+            "spatial_ref": ((), np.int32(0), _grid_mapping_attrs(crs, t)),
+        },
+        attrs={"crs": _crs_text(crs), "transform": [t.a, t.b, t.c, t.d, t.e, t.f], **extra},
+    )
+
+
+@contextmanager
+def _quiet_consolidated() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # zarr-python keeps v3 consolidated metadata inside zarr.json and warns that the spec
+        # has not adopted it yet; it saves a remote reader one request per array.
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
+
+
+def _encoding(grid: CubeGrid, chunk: int, with_year_mask: bool) -> dict[str, dict[str, Any]]:
+    chunks = (len(grid.years), max(1, min(chunk, grid.height)), max(1, min(chunk, grid.width)))
+    names = (VARIABLE, YEAR_MASK) if with_year_mask else (VARIABLE,)
+    return {name: {"chunks": chunks} for name in names}
+
+
+def write_class_cube(
+    path: str | os.PathLike[str],
+    classes: np.ndarray,
+    grid: CubeGrid,
+    *,
+    attrs: Mapping[str, Any] | None = None,
+    year_mask: np.ndarray | None = None,
+    chunk: int = CHUNK,
+) -> None:
+    """Write an in-memory class cube to a zarr v3 store at local `path`, atomically."""
+    cube = _check_coded(classes)
+    check_years(grid.years, cube.shape[0])
+    ds = class_cube_dataset(cube, grid, attrs=attrs or {}, year_mask=year_mask)
+    with atomic_dir(path) as tmp, _quiet_consolidated():
+        ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=True,
+                   encoding=_encoding(grid, chunk, year_mask is not None))
+
+
+def create_class_cube(
+    path: str | os.PathLike[str],
+    grid: CubeGrid,
+    *,
+    attrs: Mapping[str, Any],
+    chunk: int,
+    with_year_mask: bool,
+) -> None:
+    """Write a cube's metadata and coordinates only; `write_window` fills its chunks."""
+    import dask.array as da
+
+    check_years(grid.years, len(grid.years))
+    encoding = _encoding(grid, chunk, with_year_mask)
+    chunks = encoding[VARIABLE]["chunks"]
+    lazy = da.zeros(grid.shape, dtype=np.uint8, chunks=chunks)
+    mask = da.zeros(grid.shape, dtype=np.int16, chunks=chunks) if with_year_mask else None
+    ds = class_cube_dataset(lazy, grid, attrs=attrs, year_mask=mask)
+    with _quiet_consolidated():
+        ds.to_zarr(path, mode="w-", zarr_format=3, consolidated=True, compute=False, encoding=encoding)
+
+
+def write_window(path: str | os.PathLike[str], window: Window, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write (year, y, x) blocks into the cube at `path` at `window`; it must align with chunks."""
+    import zarr
+
+    group = zarr.open_group(str(path), mode="r+")
+    for name, block in arrays.items():
+        target = group[name]
+        chunk_y, chunk_x = target.chunks[1:]
+        if window.row_off % chunk_y or window.col_off % chunk_x:
+            raise ValueError(f"window {window} does not start on a {chunk_y}×{chunk_x} chunk of {name}")
+        target[(slice(None), *window.slices)] = block
+
+
+def update_attrs(path: str | os.PathLike[str], attrs: Mapping[str, Any]) -> None:
+    """Add dataset attributes to the cube at `path` (a writer's summary) and reconsolidate."""
+    import zarr
+
+    group = zarr.open_group(str(path), mode="r+")
+    group.attrs.update(_check_attrs(dict(attrs)))
+    with _quiet_consolidated():
+        zarr.consolidate_metadata(str(path))
 
 
 @dataclass(frozen=True)
 class ClassCube:
-    """A class cube in memory: (year, y, x) uint8 classes with their years and grid."""
+    """An opened class cube: its grid and attributes; pixels are read window by window."""
 
-    classes: np.ndarray
-    years: tuple[int, ...]
-    grid: Grid
-    attrs: dict[str, Any] = field(default_factory=dict)
+    path: str
+    grid: CubeGrid
+    attrs: Mapping[str, Any]
+    chunks: tuple[int, int]
 
+    def _array(self, name: str) -> zarr.Array:
+        import zarr
 
-def write_feature_cube(path: str | os.PathLike[str], years: Sequence[int], features: Sequence[str],
-                       arrays: Iterable[np.ndarray], grid: Grid, attrs: dict[str, Any]) -> None:
-    """Stream (rows, cols, features) float32 arrays, one per year, into a feature cube."""
-    layout = _Layout(FEATURES_VAR, np.float32, tuple(features), {
-        "long_name": "Landsat annual mosaic features", "grid_mapping": "spatial_ref"})
-    _write_years(path, layout, years, arrays, grid, attrs)
+        return zarr.open_group(self.path, mode="r")[name]
 
+    def read(self, window: Window | None = None, name: str = VARIABLE) -> np.ndarray:
+        """The (year, y, x) values of `name` inside `window` (the whole grid by default)."""
+        array = self._array(name)
+        return array[:] if window is None else array[(slice(None), *window.slices)]
 
-def write_class_cube(path: str | os.PathLike[str], years: Sequence[int],
-                     arrays: Iterable[np.ndarray], grid: Grid, attrs: dict[str, Any]) -> None:
-    """Stream (rows, cols) uint8 class maps, one per year (or a (year, y, x) array), into a
-    class cube."""
-    layout = _Layout(CLASS_VAR, np.uint8, None, {
-        "long_name": "mining class (MapBiomas)", "grid_mapping": "spatial_ref",
-        "flag_values": [NOT_MINING, MINING, NODATA], "flag_meanings": "not_mining mining nodata"})
-    _write_years(path, layout, years, arrays, grid, attrs)
+    def read_year(self, index: int, name: str = VARIABLE) -> np.ndarray:
+        """One year's (y, x) map, by its position in `grid.years`."""
+        return self._array(name)[index]
 
 
-def open_feature_cube(path: str | os.PathLike[str]) -> FeatureCube:
-    """A feature cube's axes and grid (no pixels are read)."""
-    with _open(path) as ds:
-        if FEATURES_VAR not in ds or ds[FEATURES_VAR].dims != ("year", "y", "x", "feature"):
-            raise InputError(f"{path} is not a minescan feature cube (no {FEATURES_VAR}(year, y, x, feature)); "
-                             "build one with `minescan series cube`")
-        grid, attrs = _grid(ds, path)
-        return FeatureCube(str(path), _years(ds), tuple(str(f) for f in ds["feature"].values),
-                           grid, attrs)
-
-
-def read_class_cube(path: str | os.PathLike[str]) -> ClassCube:
-    """A whole class cube in memory (the filters stream large ones with dask instead)."""
-    with _open(path) as ds:
-        if CLASS_VAR not in ds or ds[CLASS_VAR].dims != ("year", "y", "x"):
-            raise InputError(f"{path} is not a minescan class cube (no {CLASS_VAR}(year, y, x))")
-        grid, attrs = _grid(ds, path)
-        classes = ds[CLASS_VAR].values.astype(np.uint8, copy=False)
-        return ClassCube(classes, _years(ds), grid, attrs)
-
-
-@contextmanager
-def _open(path: str | os.PathLike[str]) -> Iterator[xr.Dataset]:
-    import xarray as xr
-
-    try:
-        ds = xr.open_zarr(path, mask_and_scale=False)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise InputError(f"cannot open the zarr store {path}: {exc}") from None
-    with ds:
-        yield ds
-
-
-def _years(ds: xr.Dataset) -> tuple[int, ...]:
-    return tuple(int(y) for y in ds["year"].values)
-
-
-def _grid(ds: xr.Dataset, path: str | os.PathLike[str]) -> tuple[Grid, dict[str, Any]]:
+def open_class_cube(path: str | os.PathLike[str]) -> ClassCube:
+    """Open a class cube for reading, checking what the filters rely on; InputError if it is not one."""
+    import zarr
     from affine import Affine
 
-    attrs = dict(ds.attrs)
-    if "crs" not in attrs or "transform" not in attrs:
-        raise InputError(f"{path} has no crs/transform attributes: it was not written by minescan")
-    grid = Grid(int(ds.sizes["y"]), int(ds.sizes["x"]), Affine(*attrs.pop("transform")[:6]),
-                attrs.pop("crs"))
-    return grid, attrs
-
-
-def _check_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    if "crs" in attrs or "transform" in attrs:
-        raise InputError("attrs may not set crs or transform: they come from the grid")
     try:
-        return json.loads(json.dumps(attrs, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"attrs must be JSON-serialisable (zarr stores them as JSON): {exc}") from exc
+        group = zarr.open_group(str(path), mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+        raise InputError(f"class cube {path} does not exist or is not a zarr group") from exc
+    attrs = dict(group.attrs)
+    if VARIABLE not in group or "year" not in group or any(k not in attrs for k in _RESERVED_ATTRS):
+        raise InputError(f"{path} is not a minescan class cube: it needs `{VARIABLE}`, `year`, crs and transform")
+    array = group[VARIABLE]
+    dims = tuple(array.metadata.dimension_names or ())
+    if dims != ("year", "y", "x") or array.dtype != np.uint8:
+        raise InputError(f"{path}: `{VARIABLE}` must be uint8 with dims (year, y, x); got {array.dtype} {dims}")
+    years = tuple(int(y) for y in check_years(group["year"][:], array.shape[0]))
+    transform = Affine(*attrs.pop("transform"))
+    grid = CubeGrid(years=years, height=array.shape[1], width=array.shape[2], transform=transform,
+                    crs=attrs.pop("crs"))
+    return ClassCube(path=str(path), grid=grid, attrs=attrs, chunks=tuple(array.chunks[1:]))
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """One store's variable: name, dtype, feature names (None: no feature axis), attributes."""
+def _check_coded(classes: np.ndarray) -> np.ndarray:
+    """A (year, y, x) uint8 cube whose values are filter classes or Table 3 class ids."""
+    from .classes import CLASS_IDS
 
-    name: str
-    dtype: type
-    features: tuple[str, ...] | None
-    attrs: dict[str, Any]
-
-    @property
-    def dims(self) -> tuple[str, ...]:
-        return ("year", "y", "x") if self.features is None else ("year", "y", "x", "feature")
-
-    def year_shape(self, grid: Grid) -> tuple[int, ...]:
-        return (grid.rows, grid.cols) + (() if self.features is None else (len(self.features),))
+    cube = np.asarray(classes)
+    if cube.ndim != 3 or cube.dtype != np.uint8:
+        raise InputError(f"a class cube is a (year, y, x) uint8 array; got {cube.dtype} {cube.shape}")
+    present = np.flatnonzero(np.bincount(cube.ravel(), minlength=256))
+    unknown = np.setdiff1d(present, [NOT_MINING, MINING, NODATA, *CLASS_IDS])
+    if unknown.size:
+        raise InputError(f"class cube holds values {unknown[:5].tolist()} that are neither classes nor class ids")
+    return cube
 
 
-def _write_years(path: str | os.PathLike[str], layout: _Layout, years: Sequence[int],
-                 arrays: Iterable[np.ndarray], grid: Grid, attrs: dict[str, Any]) -> None:
-    import xarray as xr
+_YEAR_IN_NAME = re.compile(r"(?<!\d)(1[89]\d\d|2\d\d\d)(?!\d)")
 
-    years = [int(y) for y in years]
-    if not years or len(set(years)) != len(years) or years != sorted(years):
-        raise InputError(f"years must be distinct and increasing, got {years}")
-    coords, georef = grid_coords(grid.rows, grid.cols, grid.transform, grid.crs)
-    if layout.features is not None:
-        coords["feature"] = ("feature", np.asarray(layout.features, dtype=object))
-    ds_attrs = {**georef, **_check_attrs(attrs)}
-    shape = layout.year_shape(grid)
-    chunks = (1, min(CHUNK, grid.rows), min(CHUNK, grid.cols), *shape[2:])
-    with atomic_dir(path) as tmp, warnings.catch_warnings():
-        # zarr-python keeps v3 consolidated metadata in zarr.json and warns that the spec
-        # has not adopted it yet; it saves a remote reader one request per array.
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        for i, (year, array) in enumerate(zip(years, arrays, strict=True)):
-            array = np.asarray(array)
-            if array.shape != shape:
-                raise InputError(f"year {year}: array of shape {array.shape}, expected {shape}")
-            ds = xr.Dataset(
-                {layout.name: (layout.dims, array.astype(layout.dtype, copy=False)[None], layout.attrs)},
-                coords={"year": ("year", np.array([year], np.int32)), **coords},
-                attrs=ds_attrs,
-            )
-            if i == 0:
-                ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=True,
-                           encoding={layout.name: {"chunks": chunks}})
-            else:
-                # the static coordinates are already in the store: append only the year
-                ds.drop_vars(list(coords)).to_zarr(tmp, append_dim="year", consolidated=True)
+
+def year_of(path: Path) -> int:
+    """The calendar year a file name carries (`mining_2019.tif` → 2019); InputError if none or several."""
+    found = set(_YEAR_IN_NAME.findall(path.stem))
+    if len(found) != 1:
+        raise InputError(f"{path.name}: name it with exactly one year (e.g. mining_2019.tif) to stack it")
+    return int(found.pop())
+
+
+def stack_class_geotiffs(paths: list[Path], *, mining_value: int = MINING) -> tuple[np.ndarray, CubeGrid]:
+    """Annual single-band class GeoTIFFs (one per year, year in the name) as a cube and its grid.
+
+    `mining_value` marks mining in the files (30 in MapBiomas' maps), the file's nodata
+    becomes `NODATA`, anything else is not mining. Every year must share one grid (CRS,
+    transform and size): a year that differs is an InputError naming it, never resampled.
+    """
+    import rasterio
+
+    if not paths:
+        raise InputError("no annual class GeoTIFFs given: pass a folder of files named by year")
+    by_year: dict[int, Path] = {}
+    for path in paths:
+        year = year_of(path)
+        if year in by_year:
+            raise InputError(f"{by_year[year].name} and {path.name} are both year {year}: keep one")
+        by_year[year] = path
+    years = sorted(by_year)
+    layers, reference = [], None
+    for year in years:
+        with rasterio.open(by_year[year]) as src:
+            here = (src.crs, src.transform, src.height, src.width)
+            if reference is None:
+                reference = (year, *here)
+            elif here != reference[1:]:
+                raise InputError(
+                    f"{by_year[year].name} (year {year}) is on a different grid from year {reference[0]}: "
+                    f"{_grid_text(*here)} vs {_grid_text(*reference[1:])}; reproject every year onto one grid"
+                )
+            band = src.read(1, masked=True)
+        layer = np.where(np.ma.getdata(band) == mining_value, np.uint8(MINING), np.uint8(NOT_MINING))
+        layers.append(np.where(np.ma.getmaskarray(band), np.uint8(NODATA), layer))
+    _, crs, transform, height, width = reference
+    if crs is None:
+        raise InputError(f"{by_year[years[0]].name} has no CRS: a class map must be georeferenced")
+    grid = CubeGrid(years=tuple(years), height=height, width=width, transform=transform, crs=crs.to_wkt())
+    return np.stack(layers), grid
+
+
+def _grid_text(crs: Any, transform: Affine, height: int, width: int) -> str:
+    return f"{width}×{height} px, origin ({transform.c:.6f}, {transform.f:.6f}), pixel {transform.a:.3g}, {crs}"

@@ -27,8 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..training.loop import IGNORE
-from .cube import file_grid, find_year_files
-from .cube_io import FeatureCube, Grid
+from .cube import FeatureCube, describe_grid, file_grid, find_year_files, same_grid
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +87,13 @@ def cube_scenes(cube: FeatureCube, labels_dir: str | os.PathLike[str],
                          f"mask in {labels_dir}")
     for year in shared:
         grid = file_grid(masks[year])
-        if not _same_grid(grid, cube.grid):
-            raise InputError(f"the label mask {masks[year]} is on {grid.describe()}, the cube on "
-                             f"{cube.grid.describe()}: rasterise the labels on the cube's grid")
+        if not same_grid(grid, cube.grid):
+            raise InputError(f"the label mask {masks[year]} is on {describe_grid(grid)}, the cube on "
+                             f"{describe_grid(cube.grid)}: rasterise the labels on the cube's grid")
         x = cube.year_features(year, features)
         labels = _read_mask(masks[year])
         labels[np.isnan(x).any(axis=-1)] = IGNORE
         yield LabelledScene(str(year), x, labels)
-
-
-def _same_grid(a: Grid, b: Grid) -> bool:
-    return (a.rows, a.cols, a.crs) == (b.rows, b.cols, b.crs) and \
-        a.transform.almost_equals(b.transform, precision=1e-9 * abs(b.transform.a))
 
 
 def image_pairs(images_dir: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:
@@ -140,13 +134,11 @@ def read_image_scene(name: str, image: Path, mask: Path,
             raise InputError(f"{image} has bands {list(names)} but {list(wanted)} are needed "
                              f"(missing {missing})")
         x = src.read([names.index(b) + 1 for b in wanted], masked=True).astype(np.float32)
-        grid = Grid(src.height, src.width, src.transform, src.crs.to_string() if src.crs else "")
-    mask_grid = file_grid(mask)
-    if (mask_grid.rows, mask_grid.cols) != (grid.rows, grid.cols):
-        raise InputError(f"{mask} is {mask_grid.rows}×{mask_grid.cols} px but {image} is "
-                         f"{grid.rows}×{grid.cols}: a mask must share its image's grid")
-    x = np.moveaxis(np.ma.filled(x, np.nan), 0, -1)
     labels = _read_mask(mask)
+    if labels.shape != x.shape[1:]:
+        raise InputError(f"{mask} is {labels.shape[1]}×{labels.shape[0]} px but {image} is "
+                         f"{x.shape[2]}×{x.shape[1]}: a mask must share its image's grid")
+    x = np.moveaxis(np.ma.filled(x, np.nan), 0, -1)
     labels[np.isnan(x).any(axis=-1)] = IGNORE
     return LabelledScene(name, np.ascontiguousarray(x), labels), wanted
 

@@ -29,7 +29,7 @@ from ..models.card import ModelCard, Normalization, save_model_dir
 from ..training.data import compute_normalization
 from ..training.loop import IGNORE, Segmentation, TrainSettings, train
 from .baseline import SpectralBaseline, fit_baseline
-from .cube_io import open_feature_cube
+from .cube import open_feature_cube
 from .data import LabelledScene, TileSet, cube_scenes, image_scenes, sample_tiles
 from .predict import predict_probability
 from .scores import PixelCounts, count
