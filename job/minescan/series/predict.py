@@ -109,3 +109,49 @@ def predict_cube(cube_path: str | os.PathLike[str], model_path: str | os.PathLik
     log.info("wrote %s: %d years classified by %s", out, len(chosen), card.ref,
              extra={"classes": str(out), "model": card.ref})
     return chosen
+
+
+def region_uris(regions: str) -> list[str]:
+    """The feature-cube URIs a regions file lists: one per line, blank lines and # comments skipped."""
+    from .. import storage
+
+    lines = [line.split("#", 1)[0].strip() for line in storage.read_text(regions).splitlines()]
+    uris = [line for line in lines if line]
+    if not uris:
+        raise InputError(f"{regions} lists no feature cube: write one cube URI per line")
+    return uris
+
+
+def region_name(uri: str) -> str:
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    return name[: -len(".zarr")] if name.endswith(".zarr") else name
+
+
+def predict_region(regions: str, model_path: str, run: str, index: int, *, window: int = WINDOW,
+                   step: int = STEP) -> dict[str, str]:
+    """Classify region `index` of the regions file into the shard `run/regions/<name>/`.
+
+    One Kubernetes pod's work, like the scan's `map`: the cube is downloaded, classified and
+    committed with a success marker (`storage.publish_shard`), so a retried or racing pod
+    skips a region already committed and never leaves a half-written class cube.
+    """
+    import tempfile
+
+    from .. import storage
+
+    uris = region_uris(regions)
+    if not 0 <= index < len(uris):
+        raise InputError(f"region index {index} is outside 0..{len(uris) - 1} of {regions}")
+    name = region_name(uris[index])
+    shard = storage.join(run, "regions", name)
+    if storage.read_shard(shard) is not None:
+        return {"region": name, "status": "already committed", "shard": shard}
+    with tempfile.TemporaryDirectory(prefix="minescan-series-") as tmp:
+        cube = storage.localize(uris[index], Path(tmp) / "in")
+        staging = Path(tmp) / "shard"
+        years = predict_cube(cube, model_path, staging / "classes.zarr", window=window, step=step)
+        committed = storage.publish_shard(staging, shard, {
+            "region": name, "cube": uris[index], "years": [years[0], years[-1]], "model": str(model_path)})
+    status = "committed" if committed else "already committed"
+    log.info("region %s %s", name, status, extra={"region": name, "shard": shard, "status": status})
+    return {"region": name, "status": status, "shard": shard}

@@ -71,6 +71,8 @@ _COLUMNS = np.array([SPECTRA_BANDS.index(_S2_EQUIVALENT[b]) for b in BANDS])
 _PSF_SIGMA = 0.5
 #: reflectance noise per pixel and band
 _NOISE = 0.006
+#: subpixels per 30 m pixel side: objects are drawn on the 10 m grid of the scan synth
+_SUB = 3
 #: a mine's part opened in its first year, as a fraction of its final footprint
 _FIRST_YEAR_SHARE = 0.35
 MIN_YEARS, MAX_YEARS = 20, 40
@@ -154,19 +156,28 @@ class SeriesTruth:
 
 
 @dataclass(frozen=True)
+class _Rasters:
+    """One object's pixels, in a window of the region around it."""
+
+    window: tuple[slice, slice]
+    cover: np.ndarray  # share of each pixel the footprint covers
+    order: np.ndarray  # opening order in [0, 1] (NaN outside): a pixel opens once progress reaches it
+    speed: np.ndarray  # revegetation speed factor
+    parts: tuple[np.ndarray, ...]  # share of each pixel each part covers, painted in order
+
+
+@dataclass(frozen=True)
 class _Region:
-    """The planned region: background fields, river and objects, with per-pixel rasters."""
+    """The planned region: background fields, river and objects, with their rasters."""
 
     size: int
     years: tuple[int, ...]
     seed: int
     objects: tuple[PlantedObject, ...]
-    river: np.ndarray  # (y, x) bool
+    rasters: tuple[_Rasters, ...]
+    river: np.ndarray  # (y, x) share of each pixel in the channel
     forest: np.ndarray  # (y, x) field; forest where it exceeds the year's threshold
     texture: np.ndarray  # (y, x) unit-variance texture
-    order: tuple[np.ndarray, ...]  # per object: opening order in [0, 1], NaN outside
-    speed: tuple[np.ndarray, ...]  # per object: revegetation speed factor per pixel
-    materials: tuple[tuple[np.ndarray, ...], ...]  # per object: (part masks) painted in order
 
 
 def _spectrum(material: str) -> np.ndarray:
@@ -174,14 +185,24 @@ def _spectrum(material: str) -> np.ndarray:
     return np.asarray(SPECTRA[material], np.float32)[_COLUMNS] / np.float32(10_000)
 
 
-def _rasterize(poly: Any, size: int) -> np.ndarray:
+def _coverage(poly: Any, window: tuple[slice, slice]) -> np.ndarray:
+    """Share of each pixel of `window` that `poly` covers, from a 3 × 3 subpixel grid (10 m):
+    edge pixels are mixed, as a 30 m sensor sees them."""
     from affine import Affine
     from rasterio.features import rasterize
 
+    rows, cols = window[0].stop - window[0].start, window[1].stop - window[1].start
     if poly is None or poly.is_empty:
-        return np.zeros((size, size), bool)
-    return rasterize([(poly, 1)], out_shape=(size, size), transform=Affine.identity(),
-                     fill=0, dtype="uint8").astype(bool)
+        return np.zeros((rows, cols), np.float32)
+    fine = rasterize([(poly, 1)], out_shape=(rows * _SUB, cols * _SUB), fill=0, dtype="uint8",
+                     transform=Affine.translation(window[1].start, window[0].start) @ Affine.scale(1 / _SUB))
+    return fine.reshape(rows, _SUB, cols, _SUB).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _window(poly: Any, size: int, pad: int = 2) -> tuple[slice, slice]:
+    minx, miny, maxx, maxy = poly.bounds
+    return (slice(max(0, int(miny) - pad), min(size, int(np.ceil(maxy)) + pad)),
+            slice(max(0, int(minx) - pad), min(size, int(np.ceil(maxx)) + pad)))
 
 
 def _meander(rng: np.random.Generator, size: int) -> tuple[Any, np.ndarray, float]:
@@ -224,7 +245,10 @@ def _plan_objects(rng, size: int, years: Sequence[int], river_poly, river_pts, r
     placer = _Placer(size, None, river_poly, gap=4.0)
     margin = 6.0
     mine_kinds = [("garimpo", "open_pit_iron", "quarry_sand", "garimpo")[i % 4] for i in range(n_mines)]
-    look_kinds = [("bare_soil", "water_dam", "town", "river_bank")[i % 4] for i in range(n_lookalikes)]
+    # sand banks and water dams first and twice: the look-alikes that persist for years, which
+    # no temporal filter can remove (fields and towns change or differ more)
+    cycle = ("river_bank", "water_dam", "bare_soil", "river_bank", "town", "water_dam")
+    look_kinds = [cycle[i % len(cycle)] for i in range(n_lookalikes)]
     objects: list[PlantedObject] = []
     for kind in mine_kinds + look_kinds:
         target = kind in ("garimpo", "open_pit_iron", "quarry_sand")
@@ -257,9 +281,16 @@ def _plan_objects(rng, size: int, years: Sequence[int], river_poly, river_pts, r
 
 
 def _build_object(kind: str, rng, cx: float, cy: float, s: float, river_pts, river_width):
-    """(footprint, parts) from the scan synth's builders; None if it failed."""
+    """(footprint, parts) from the scan synth's builders; None if it failed.
+
+    The builders draw in 10 m pixels (ponds, benches and walls at their real size), so the
+    object is built three times larger and scaled down onto the 30 m grid.
+    """
+    from shapely import affinity
+
+    cx, cy, s = cx * _SUB, cy * _SUB, s * _SUB
     builders = {
-        "river_bank": lambda: _sand_bar(rng, river_pts, river_width),
+        "river_bank": lambda: _sand_bar(rng, river_pts * _SUB, river_width * _SUB),
         "garimpo": lambda: _build_garimpo(rng, cx, cy, s),
         "open_pit_iron": lambda: _build_iron_pit(rng, cx, cy, s),
         "quarry_sand": lambda: _build_quarry(rng, cx, cy, s, "quarry_sand"),
@@ -270,8 +301,13 @@ def _build_object(kind: str, rng, cx: float, cy: float, s: float, river_pts, riv
     footprint, prims = builders[kind]()
     if footprint is None or not prims:
         return None
+
+    def down(poly: Any) -> Any:
+        return affinity.scale(poly, 1 / _SUB, 1 / _SUB, origin=(0, 0))
+
     # the garimpo's forest halo (layer 0) is background here: the region is forested anyway
-    return footprint, [_Part(p.polygon, p.material, p.mix_material, p.mix) for p in prims if p.layer == 2]
+    return down(footprint), [_Part(down(p.polygon), p.material, p.mix_material, p.mix)
+                             for p in prims if p.layer == 2]
 
 
 def _plan_region(size: int, years: Sequence[int], seed: int, n_mines: int, n_lookalikes: int) -> _Region:
@@ -284,22 +320,24 @@ def _plan_region(size: int, years: Sequence[int], seed: int, n_mines: int, n_loo
     forest = _fractal(field_rng, size, [(96, 1.0), (32, 0.6), (8, 0.3), (2, 0.1)])
     texture = _fractal(field_rng, size, [(6, 0.6), (2, 0.5), (1, 0.4)])
     front = _fractal(field_rng, size, [(12, 1.0), (4, 0.3)])  # a digging front is ragged, not speckled
-    orders, speeds, materials = [], [], []
+    rasters = []
     for obj in objects:
-        inside = _rasterize(obj.footprint, size)
+        win = _window(obj.footprint, size)
+        cover = _coverage(obj.footprint, win)
+        inside = cover > 0
         # a mine opens from a seed pixel outwards: order = distance from it, with a ragged front
-        seed_px = np.argwhere(inside)[int(rng.integers(0, int(inside.sum())))]
-        away = np.ones((size, size), bool)
+        core = np.argwhere(cover >= 0.5)
+        seed_px = core[int(rng.integers(0, len(core)))] if len(core) else np.argwhere(inside)[0]
+        away = np.ones(cover.shape, bool)
         away[tuple(seed_px)] = False
-        dist = distance_transform_edt(away) * (1 + 0.2 * front)
+        dist = distance_transform_edt(away) * (1 + 0.2 * front[win])
         order = np.where(inside, dist, np.nan)
         order = order / np.nanmax(order) if np.nanmax(order) > 0 else order
-        orders.append(order.astype(np.float32))
-        speeds.append(np.where(inside, 1 + 0.3 * np.tanh(texture), np.nan).astype(np.float32))
-        materials.append(tuple(_rasterize(p.polygon, size) & inside for p in obj.parts))
-    river = _rasterize(river_poly, size)
-    return _Region(size, tuple(years), seed, tuple(objects), river, forest, texture,
-                   tuple(orders), tuple(speeds), tuple(materials))
+        speed = np.where(inside, 1 + 0.3 * np.tanh(texture[win]), np.nan)
+        parts = tuple(np.minimum(_coverage(p.polygon, win), cover) for p in obj.parts)
+        rasters.append(_Rasters(win, cover, order.astype(np.float32), speed.astype(np.float32), parts))
+    river = _coverage(river_poly, (slice(0, size), slice(0, size)))
+    return _Region(size, tuple(years), seed, tuple(objects), tuple(rasters), river, forest, texture)
 
 
 def _background(region: _Region, i_year: int, rng: np.random.Generator) -> np.ndarray:
@@ -316,46 +354,43 @@ def _background(region: _Region, i_year: int, rng: np.random.Generator) -> np.nd
     return img.astype(np.float32)
 
 
-def _paint(img: np.ndarray, mask: np.ndarray, material: str | _Part, region: _Region,
-           weight: np.ndarray | float = 1.0) -> None:
-    """Blend `material` (with its texture) into `img` where `mask`, by `weight` (0–1)."""
+def _paint(img: np.ndarray, texture: np.ndarray, material: str | _Part, weight: np.ndarray) -> None:
+    """Blend `material` (with its texture) into `img` (4, y, x) by `weight` (y, x, 0–1)."""
     part = material if isinstance(material, _Part) else _Part(None, material)
-    spectrum = part.spectrum()[:, None]
-    tex = 1 + TEXTURE[part.material] * region.texture[mask]
-    w = weight[mask] if isinstance(weight, np.ndarray) else weight
-    img[:, mask] = img[:, mask] * (1 - w) + spectrum * tex * w
+    layer = part.spectrum()[:, None, None] * (1 + TEXTURE[part.material] * texture)
+    img *= 1 - weight
+    img += layer * weight
 
 
 def _year_state(region: _Region, i_year: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """((4, y, x) reflectance before the atmosphere and sensor, (y, x) mining truth)."""
     year = region.years[i_year]
-    size = region.size
     img = _background(region, i_year, rng)
     level = rng.normal(0, 1)  # this year's river level: high water drowns the sand banks
-    _paint(img, region.river, "river_water", region)
-    mining = np.zeros((size, size), bool)
-    for obj, order, speed, parts in zip(region.objects, region.order, region.speed, region.materials):
-        h = obj.history
+    _paint(img, region.texture, "river_water", region.river)
+    mining = np.zeros((region.size, region.size), bool)
+    for obj, r in zip(region.objects, region.rasters):
+        h, view, tex = obj.history, img[(slice(None), *r.window)], region.texture[r.window]
         if obj.kind == "river_bank":
             if level < 1.0:
-                _paint(img, parts[0] & (order <= 0.9 - 0.3 * level), obj.parts[0], region)
+                _paint(view, tex, obj.parts[0], r.parts[0] * (r.order <= 0.9 - 0.3 * level))
             continue
         if obj.kind == "bare_soil":
             if rng.random() < 0.3:  # fallow this year; cropped (pasture-like) otherwise
-                _paint(img, parts[0], obj.parts[0], region)
+                _paint(view, tex, obj.parts[0], r.parts[0])
             continue
         progress = h.progress(year)
         if progress < 0:
             continue
-        opened = order <= (1.0 if obj.kind == "water_dam" else progress)
-        reveg = np.clip(h.revegetation(year) * speed, 0, 1)
-        for mask, part in zip(parts, obj.parts):
-            _paint(img, mask & opened, part, region, 1 - np.nan_to_num(reveg))
+        opened = r.order <= (1.0 if obj.kind == "water_dam" else progress)
+        reveg = np.nan_to_num(np.clip(h.revegetation(year) * r.speed, 0, 1))
+        for cover, part in zip(r.parts, obj.parts):
+            _paint(view, tex, part, cover * opened * (1 - reveg))
         if obj.is_target:
-            regrowth = opened & (reveg > 0)
-            _paint(img, regrowth, "pasture" if h.revegetation(year) < 1 else "forest", region,
-                   np.nan_to_num(reveg) * 0.9)
-            mining |= opened & (np.nan_to_num(reveg, nan=1.0) < 0.5)
+            regrowth = "pasture" if h.revegetation(year) < 1 else "forest"
+            _paint(view, tex, regrowth, r.cover * opened * reveg * 0.9)
+            # mining where the mine covers most of the pixel and has not grown back half-way
+            mining[r.window] |= opened & (r.cover >= 0.5) & (reveg < 0.5)
     return img, mining
 
 
@@ -419,7 +454,7 @@ def synthesize_series(
         raise InputError(f"{out} is not empty; pass --overwrite to replace it")
     area_km2 = (size * 0.03) ** 2
     n_mines = max(2, round(area_km2 / 8)) if n_mines is None else n_mines
-    n_lookalikes = max(4, round(area_km2 / 10)) if n_lookalikes is None else n_lookalikes
+    n_lookalikes = max(6, round(area_km2 / 6)) if n_lookalikes is None else n_lookalikes
     region = _plan_region(size, years, seed, n_mines, n_lookalikes)
     transform = series_transform(origin_lonlat)
     profile = dict(driver="GTiff", width=size, height=size, crs=CRS, transform=transform,
