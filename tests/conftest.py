@@ -46,3 +46,11 @@ def tiny_models(tmp_path_factory):
     save_model_dir(build_impact_cnn(12), root / "impact", kind="impact", name="tiny-impact",
                    class_names=IMPACT_CLASSES, input_size=21, **common)
     return root
+
+
+@pytest.fixture(params=["local", "gcs"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty storage root: a local directory or a new emulated bucket."""
+    if request.param == "local":
+        return str(tmp_path / "store")
+    return request.getfixturevalue("gcs_emulator").make_bucket() + "/store"

@@ -6,6 +6,7 @@ from a module of their own rather than from conftest.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,3 +46,37 @@ def run_cli(argv) -> int:
     except SystemExit as exc:
         return 0 if exc.code is None else int(exc.code)
     return 0
+
+
+def race(n: int, func) -> list:
+    """Run func(i) in n threads released together; return their results by i."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+    errors: list = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = func(i)
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    return results
+
+
+def shard_like_tree(base: Path, tag: str) -> Path:
+    """A small shard-like tree (a zarr directory and a parquet file) whose bytes depend on `tag`."""
+    import json
+
+    staging = base / f"staging-{tag}"
+    (staging / "probability.zarr" / "c" / "0").mkdir(parents=True)
+    (staging / "probability.zarr" / "zarr.json").write_text(json.dumps({"tag": tag}))
+    (staging / "probability.zarr" / "c" / "0" / "0").write_bytes(tag.encode() * 1000)
+    (staging / "detections.parquet").write_bytes(b"PAR1" + tag.encode() * 50)
+    return staging

@@ -196,7 +196,7 @@ def test_map_fails_a_scene_for_good_only_on_permanent_exit_codes(overlay):
     assert first == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
     assert second["action"] == "FailIndex"
     codes = second["onExitCodes"]
-    assert codes["operator"] == "In" and codes["values"] == FAIL_FOR_GOOD == [2, 3, 4, 5]
+    assert codes["operator"] == "In" and codes["values"] == FAIL_FOR_GOOD == [2, 3, 4, 5, 73]
     assert codes["containerName"] in {c["name"] for c in spec["template"]["spec"]["containers"]}
     assert rest == [], "transient (75), internal (1) and OOM (137) must count toward backoffLimitPerIndex"
 
@@ -286,7 +286,7 @@ def test_map_pods_read_the_run_config_from_the_config_map(overlay):
     (spec,) = [s for s in job_specs(overlay).values() if component(s) == "map"]
     pod = spec["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["args"][:2] == ["map", "--manifest"] and "--out" in c["args"]
+    assert c["args"][:2] == ["map", "--manifest"] and "--run" in c["args"]
     assert c["args"][c["args"].index("--config") + 1] == "/etc/minescan/run.yaml"
     mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/minescan")
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])

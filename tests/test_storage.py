@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,59 +12,11 @@ from minescan import storage
 from minescan.errors import EXIT_TRANSIENT, InputError, TransientError
 from minescan.storage import NotFoundError, RetryPolicy
 
+from tests.helpers import race, shard_like_tree
+
 pytest_plugins = ["tests.gcs_emulator"]
 
 FAST = RetryPolicy(attempts=3, initial_s=0.01, max_s=0.02)
-
-
-@pytest.fixture(params=["local", "gcs"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty storage root: a local directory or a new emulated bucket."""
-    if request.param == "local":
-        return str(tmp_path / "store")
-    return request.getfixturevalue("gcs_emulator").make_bucket() + "/store"
-
-
-def _staging(base: Path, tag: str) -> Path:
-    """A small shard-like tree whose bytes depend on `tag`."""
-    staging = base / f"staging-{tag}"
-    (staging / "probability.zarr" / "c" / "0").mkdir(parents=True)
-    (staging / "probability.zarr" / "zarr.json").write_text(json.dumps({"tag": tag}))
-    (staging / "probability.zarr" / "c" / "0" / "0").write_bytes(tag.encode() * 1000)
-    (staging / "detections.parquet").write_bytes(b"PAR1" + tag.encode() * 50)
-    return staging
-
-
-def _success(staging: Path, **extra: object) -> dict:
-    return {"files": storage.hash_tree(staging), **extra}
-
-
-def _race(n: int, func) -> list:
-    """Run func(i) in n threads released together; return their results by i."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-    errors: list = []
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = func(i)
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assert below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors, errors
-    return results
-
-
-def _committed_tree(shard: storage.Shard, tmp_path: Path) -> dict[str, str]:
-    local = tmp_path / f"fetched-{threading.get_ident()}-{len(list(tmp_path.iterdir()))}"
-    storage.get_dir(shard.data_uri, local)
-    return {k: v for k, v in storage.hash_tree(local).items() if k != storage.SUCCESS_NAME}
 
 
 # ---------------------------------------------------------------- URIs and environment
@@ -119,7 +69,7 @@ def test_bytes_text_and_trees_round_trip(root: str, tmp_path: Path) -> None:
     assert storage.read_bytes(uri) == b"replaced"
     assert storage.list_dir(storage.join(root, "dir")) == ["a.bin", "b.txt"]
 
-    tree = _staging(tmp_path, "t")
+    tree = shard_like_tree(tmp_path, "t")
     storage.put_dir(tree, storage.join(root, "tree"))
     listing = storage.list_dir(storage.join(root, "tree"))
     assert listing == ["detections.parquet", "probability.zarr"]
@@ -165,139 +115,9 @@ def test_create_only_second_call_returns_false_and_keeps_content(root: str) -> N
 
 def test_racing_create_only_has_exactly_one_winner(root: str) -> None:
     uri = storage.join(root, "lock.json")
-    results = _race(6, lambda i: storage.create_only(uri, f"worker {i}".encode()))
+    results = race(6, lambda i: storage.create_only(uri, f"worker {i}".encode()))
     assert sorted(results) == [False] * 5 + [True]
     assert storage.read_bytes(uri) == f"worker {results.index(True)}".encode()
-
-
-# ---------------------------------------------------------------- shards
-
-
-def test_published_shard_reads_back_whole(root: str, tmp_path: Path) -> None:
-    staging = _staging(tmp_path, "a")
-    shard_uri = storage.join(root, "scenes", "s1")
-    assert storage.read_shard(shard_uri) is None
-    assert storage.publish_shard(staging, shard_uri, _success(staging, scene="s1")) is True
-
-    shard = storage.read_shard(shard_uri)
-    assert shard is not None
-    assert shard.success["scene"] == "s1"
-    assert _committed_tree(shard, tmp_path) == storage.hash_tree(staging)
-    assert staging.is_dir(), "publishing consumed the caller's staging directory"
-
-
-def test_publishing_a_committed_shard_again_changes_nothing(root: str, tmp_path: Path) -> None:
-    shard_uri = storage.join(root, "scenes", "s1")
-    first, second = _staging(tmp_path, "a"), _staging(tmp_path, "b")
-    assert storage.publish_shard(first, shard_uri, _success(first, n=1))
-    before = storage.read_shard(shard_uri)
-    assert storage.publish_shard(second, shard_uri, _success(second, n=2)) is False
-    assert storage.read_shard(shard_uri) == before
-    assert storage.list_dir(storage.join(root, "scenes")) == ["s1"]
-
-
-def test_racing_publishers_one_commits_and_losers_leave_nothing(
-    root: str, tmp_path: Path
-) -> None:
-    shard_uri = storage.join(root, "scenes", "s1")
-    stagings = [_staging(tmp_path, f"w{i}") for i in range(4)]
-    results = _race(
-        4, lambda i: storage.publish_shard(stagings[i], shard_uri, _success(stagings[i], worker=i))
-    )
-    assert sorted(results) == [False, False, False, True]
-    winner = results.index(True)
-
-    shard = storage.read_shard(shard_uri)
-    assert shard is not None and shard.success["worker"] == winner
-    assert _committed_tree(shard, tmp_path) == storage.hash_tree(stagings[winner])
-    # nothing of the losers remains: no hidden siblings locally, no other attempt on GCS
-    assert storage.list_dir(storage.join(root, "scenes")) == ["s1"]
-    if storage.is_remote(shard_uri):
-        assert storage.list_dir(storage.join(shard_uri, "attempts")) == [
-            shard.data_uri.rsplit("/", 1)[-1]
-        ]
-    assert storage.clean_uncommitted(shard_uri) == []
-
-
-def test_reader_never_sees_a_partial_shard(root: str, tmp_path: Path) -> None:
-    shard_uri = storage.join(root, "scenes", "s1")
-    staging = _staging(tmp_path, "r")
-    expected = storage.hash_tree(staging)
-    seen: list[dict] = []
-    done = threading.Event()
-
-    def read_until_done() -> None:
-        while not done.is_set():
-            shard = storage.read_shard(shard_uri)
-            if shard is not None:
-                seen.append(_committed_tree(shard, tmp_path))
-
-    reader = threading.Thread(target=read_until_done)
-    reader.start()
-    try:
-        assert storage.publish_shard(staging, shard_uri, _success(staging))
-    finally:
-        done.set()
-        reader.join(timeout=30)
-    seen.append(_committed_tree(storage.read_shard(shard_uri), tmp_path))
-    assert all(tree == expected for tree in seen)
-
-
-def test_crashed_gcs_attempt_is_invisible_and_cleaned(gcs_emulator, tmp_path: Path) -> None:
-    shard_uri = gcs_emulator.make_bucket() + "/run/scenes/s1"
-    crashed = storage.join(shard_uri, "attempts", "crashed")
-    # what a pod killed between upload and commit leaves behind
-    storage.put_dir(_staging(tmp_path, "old"), crashed)
-    assert storage.read_shard(shard_uri) is None
-    assert storage.clean_uncommitted(shard_uri) == [crashed]
-    assert storage.list_dir(storage.join(shard_uri, "attempts")) == []
-
-    storage.put_dir(_staging(tmp_path, "old2"), crashed)
-    staging = _staging(tmp_path, "new")
-    assert storage.publish_shard(staging, shard_uri, _success(staging))
-    shard = storage.read_shard(shard_uri)
-    assert storage.clean_uncommitted(shard_uri) == [crashed]
-    attempts = storage.list_dir(storage.join(shard_uri, "attempts"))
-    assert attempts == [shard.data_uri.rsplit("/", 1)[-1]]
-    assert _committed_tree(shard, tmp_path) == storage.hash_tree(staging)
-
-
-def test_crashed_local_attempt_is_invisible_and_replaced(tmp_path: Path) -> None:
-    scenes = tmp_path / "run" / "scenes"
-    shard_uri = str(scenes / "s1")
-    # a half-copied shard (no marker) and the hidden copy of a worker killed before its rename
-    (scenes / "s1").mkdir(parents=True)
-    (scenes / "s1" / "detections.parquet").write_bytes(b"half")
-    (scenes / ".s1.attempt-dead").mkdir()
-    assert storage.read_shard(shard_uri) is None
-
-    assert sorted(storage.clean_uncommitted(shard_uri)) == sorted(
-        [str(scenes / ".s1.attempt-dead"), shard_uri]
-    )
-    assert storage.list_dir(scenes) == []
-
-    (scenes / "s1").mkdir()
-    (scenes / "s1" / "detections.parquet").write_bytes(b"half")
-    staging = _staging(tmp_path, "new")
-    assert storage.publish_shard(staging, shard_uri, _success(staging))
-    shard = storage.read_shard(shard_uri)
-    assert shard.data_uri == shard_uri
-    assert _committed_tree(shard, tmp_path) == storage.hash_tree(staging)
-    assert storage.list_dir(scenes) == ["s1"]
-
-
-def test_publish_rejects_a_success_record_that_names_its_data(tmp_path: Path) -> None:
-    staging = _staging(tmp_path, "x")
-    with pytest.raises(InputError, match="'data'"):
-        storage.publish_shard(staging, str(tmp_path / "s"), {"data": "elsewhere"})
-    assert not (tmp_path / "s").exists()
-
-
-def test_marker_pointing_outside_the_shard_is_rejected(tmp_path: Path) -> None:
-    (tmp_path / "s").mkdir()
-    (tmp_path / "s" / storage.SUCCESS_NAME).write_text(json.dumps({"data": "../other"}))
-    with pytest.raises(InputError, match="outside the shard"):
-        storage.read_shard(tmp_path / "s")
 
 
 # ---------------------------------------------------------------- retries

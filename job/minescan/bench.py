@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from .batch.layout import ShardLayout
 from .scan import geometry
 from .scan.config import ScanConfig
 from .scan.inference import max_tile_pixels_for_budget
@@ -80,7 +81,7 @@ def run_bench(out: str | Path, size: int = 9216, memory_budget_mb: int | None = 
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark scan failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     peak_rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    success = json.loads((shard / "_SUCCESS.json").read_text())
+    success = json.loads((shard / ShardLayout.MARKER).read_text())
     timings = success["timings_s"]
 
     n_bands = 12

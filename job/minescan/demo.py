@@ -90,10 +90,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     cfg = cfg or DemoConfig()
     out = Path(out).resolve()
     run = out / "run"
-    if run.exists():
-        import shutil
-
-        shutil.rmtree(run)  # a demo always starts from a clean run
+    _clear_previous_demo_run(run)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     area = out / "input" / "area.tif"
@@ -109,7 +106,7 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
                                log_dir=out / "logs")
     timings["map_and_reduce"] = time.perf_counter() - t0
 
-    detections = read_detections(Path(reduced.national) / "detections.parquet")
+    detections = read_detections(reduced.files["detections"])
     score = score_against_truth(detections, truth.objects)
     report = {
         "synthetic": True,
@@ -130,6 +127,21 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     }
     (out / "demo_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _clear_previous_demo_run(run: Path) -> None:
+    """A demo starts from a clean run: remove the previous demo's run, and nothing else."""
+    import shutil
+
+    from .batch.layout import RunLayout
+    from .errors import ConflictError
+
+    if not run.exists():
+        return
+    if not Path(RunLayout(str(run)).run_json).is_file():
+        raise ConflictError(f"{run} exists and is not a minescan run; the demo never deletes what "
+                            "it did not write: choose another --out")
+    shutil.rmtree(run)
 
 
 def format_report(report: dict) -> str:

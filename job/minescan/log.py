@@ -18,7 +18,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-_state = {"json": False, "bars": False}
+_state = {"json": False, "bars": False, "verbose": 0}
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,25 +40,50 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the moment: while a progress bar is live, rich
+    redirects stderr so that log lines print above the bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(log_format: str = "auto", verbose: int = 0) -> None:
     """Route minescan's logs to stderr as text (terminal) or JSON lines (pod, pipe)."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     _state["json"] = use_json
     _state["bars"] = not use_json and sys.stderr.isatty()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     if use_json:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     root = logging.getLogger("minescan")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose >= 0 else logging.WARNING)
     root.propagate = False
+    set_verbosity(verbose)
+
+
+def set_verbosity(verbose: int) -> None:
+    """-v (more, repeatable) and -q (less, negative) from wherever they were given."""
+    _state["verbose"] = verbose
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose >= 0 else logging.WARNING
+    logging.getLogger("minescan").setLevel(level)
     if verbose < 2:
         # TensorFlow's C++ start-up chatter is noise for users; keep it for -vv.
         import os
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def verbosity() -> int:
+    return _state["verbose"]
+
+
+def json_logs() -> bool:
+    """True when logs (and so error lines) are JSON: in a pod or a pipe."""
+    return _state["json"]
 
 
 def bars_enabled() -> bool:
@@ -70,6 +95,7 @@ def progress(items: Iterable[T], total: int | None, description: str) -> Iterato
     if not _state["bars"]:
         yield from items
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -85,7 +111,9 @@ def progress(items: Iterable[T], total: int | None, description: str) -> Iterato
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
         transient=True,
+        redirect_stderr=True,
     ) as bar:
         task = bar.add_task(description, total=total)
         for item in items:

@@ -1,4 +1,4 @@
-"""Ore name → environmental impact class (seed 000 §3.4, DESIGN §4).
+"""Ore name → environmental impact class (Balaniuk et al. 2020, §3.4; docs/ARCHITECTURE.md, "The networks").
 
 The paper's classes: high = lead, iron, niobium, zinc, copper, phosphate, nickel, schist,
 manganese, bauxite; low = sand, gravel, clay, stones; no_ore = soil, rocks, vegetation.
@@ -24,12 +24,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InputError
+from .validation import validate
 
 Impact = Literal["high", "low", "no_ore"]
-IMPACT_ORDER: tuple[Impact, ...] = ("high", "low", "no_ore")
+#: the impact classes, most harmful first: the impact network's softmax order too
+IMPACT_CLASSES: tuple[Impact, ...] = ("high", "low", "no_ore")
 
 
 class Ore(BaseModel):
@@ -128,7 +130,7 @@ def classify_ore(name: str, mapping: OreMapping | None = None) -> OreMatch | Non
                 break
     if not found:
         return None
-    impact = min((_impact_of(o, mapping) for o in found), key=IMPACT_ORDER.index)
+    impact = min((_impact_of(o, mapping) for o in found), key=IMPACT_CLASSES.index)
     return OreMatch(name=name, ores=tuple(found), impact=impact)
 
 
@@ -138,7 +140,7 @@ def classify_ores(names: Iterable[str], mapping: OreMapping | None = None) -> Or
     occurrences = Counter(n.strip() for n in names)
     matches: dict[str, OreMatch] = {}
     unknown: dict[str, int] = {}
-    counts = {impact: 0 for impact in IMPACT_ORDER}
+    counts = {impact: 0 for impact in IMPACT_CLASSES}
     for name, n in occurrences.items():
         match = classify_ore(name, mapping) if name else None
         if match is None:
@@ -156,13 +158,9 @@ def load_ore_mapping(path: str | Path | None = None, gold_impact: Impact | None 
     else:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            mapping = OreMapping.model_validate(raw)
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read ore mapping {path}: {exc}") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InputError(f"ore mapping {path} is invalid at '{where}': {first['msg']}") from None
+        mapping = validate(OreMapping, raw, f"ore mapping {path} is invalid")
     if gold_impact is not None:
         mapping = mapping.model_copy(update={"gold_impact": gold_impact})
     return mapping

@@ -16,40 +16,25 @@ In a pod that is Workload Identity through Application Default Credentials; on a
 ``gcloud auth application-default login``. Under ``STORAGE_EMULATOR_HOST`` both clients use
 anonymous credentials against the emulator. Nothing here logs or stores a credential.
 
-Shard commit protocol (DESIGN §7: a shard without ``_SUCCESS.json`` does not exist)
-----------------------------------------------------------------------------------
-`publish_shard(staging_dir, shard_uri, success)` makes a shard visible whole or not at all,
-and of several workers racing on one shard exactly one commits:
+The commit protocol built on these calls (create-only markers, attempts, verified reads)
+lives with the shard in `minescan.batch.commit`; this module knows nothing of runs or shards.
 
-* Local ``shard_uri``: the staging tree is copied into a hidden sibling
-  ``.<name>.attempt-<uuid>``, ``_SUCCESS.json`` (``success`` plus ``"data": "."``) is written
-  into it last, and the sibling is renamed onto ``shard_uri``. ``rename`` refuses to replace a
-  non-empty directory, so a worker that finds the shard already there lost: it deletes its
-  sibling and returns False. A ``shard_uri`` without ``_SUCCESS.json`` (left by a writer that
-  did not follow this protocol) is moved aside and removed first.
-* ``gs://`` ``shard_uri``: the staging tree is uploaded to ``<shard>/attempts/<uuid>/``, then
-  ``<shard>/_SUCCESS.json`` (``success`` plus ``"data": "attempts/<uuid>"``) is created with
-  ``if_generation_match=0``. Cloud Storage lets exactly one such create succeed; a worker whose
-  create fails lost: it deletes its attempt prefix and returns False. Objects under
-  ``attempts/`` that ``_SUCCESS.json`` does not name are garbage from crashed workers.
-
-`read_shard` returns the committed marker and the URI of the shard's data (``data`` resolved
-against the shard), or None when there is no marker. `clean_uncommitted` removes a shard's
-garbage; call it only when no worker is publishing that shard (the index's own pod before it
-starts work: with ``podReplacementPolicy: Failed`` Kubernetes never runs two pods of one
-index at once; or the reduce, after the map), since it cannot tell a crashed attempt from one
-still uploading.
+Paths. `join` never lets a part climb out of its base (`..`, NUL, or a scheme), so every path
+the package derives stays inside the root it was derived from.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import hashlib
-import json
 import logging
 import os
 import random
+import re
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -57,7 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from .errors import InputError, TransientError
 
@@ -67,8 +52,6 @@ T = TypeVar("T")
 Uri = str | os.PathLike[str]
 
 GS = "gs://"
-SUCCESS_NAME = "_SUCCESS.json"
-ATTEMPTS_DIR = "attempts"
 #: project used against the emulator, which accepts any name
 EMULATOR_PROJECT = "minescan-test"
 #: HTTP statuses that Cloud Storage documents as worth retrying
@@ -147,9 +130,22 @@ def is_remote(uri: Uri) -> bool:
 
 
 def join(base: Uri, *parts: str) -> str:
-    """Join path parts onto a local path or a ``gs://`` URI (parts never reset the base)."""
+    """Join path parts onto a local path or a ``gs://`` URI, staying inside `base`.
+
+    Parts never reset the base (a leading ``/`` is dropped) and may not climb out of it: a
+    ``..`` segment, a NUL byte or a URI scheme in a part is an `InputError`. Every path the
+    package derives from a user's root goes through here, so none can escape that root.
+    """
     base = _check_uri(base)
-    clean = [p.strip("/") for p in parts if p.strip("/") not in ("", ".")]
+    clean = []
+    for part in parts:
+        text = os.fspath(part)
+        if "\x00" in text or "://" in text:
+            raise InputError(f"path part {text!r} is not a plain name: it cannot be joined onto {base}")
+        segments = [s for s in text.strip("/").split("/") if s not in ("", ".")]
+        if ".." in segments:
+            raise InputError(f"path part {text!r} climbs out of {base} ('..'): refusing it")
+        clean.extend(segments)
     if is_remote(base):
         return "/".join([base.rstrip("/"), *clean])
     return str(Path(base, *clean))
@@ -158,14 +154,22 @@ def join(base: Uri, *parts: str) -> str:
 def _check_uri(uri: Uri) -> str:
     text = os.fspath(uri)
     if "://" in text and not text.startswith(GS):
-        raise InputError(f"unsupported storage URI {text!r}: use a local path or gs://bucket/key")
+        raise InputError(f"unsupported storage URI {redact(text)!r}: use a local path or gs://bucket/key")
     return text
+
+
+def redact(uri: Uri) -> str:
+    """`uri` safe to log and to store: no query string or fragment (a signed URL's signature
+    lives there) and no user:password@ part."""
+    text = os.fspath(uri)
+    text = re.sub(r"[?#].*$", "", text, flags=re.S)
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", text)
 
 
 def _bucket_key(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len(GS) :].partition("/")
     if not bucket:
-        raise InputError(f"{uri!r} names no bucket: write gs://bucket/key")
+        raise InputError(f"{redact(uri)!r} names no bucket: write gs://bucket/key")
     return bucket, key.strip("/")
 
 
@@ -244,14 +248,14 @@ def retry_call(
     ones raise `NotFoundError`/`InputError` at once; anything else (a bug) propagates as is.
     """
     policy = policy or storage_env().retry
-    uri = os.fspath(uri)
+    uri = redact(uri)  # errors and logs never carry a signed URL's signature
     for attempt in range(policy.attempts):
         try:
             return func()
         except Exception as exc:  # noqa: BLE001 - classified below, unknown ones re-raised
             kind = classify_error(exc)
             if kind == "not_found":
-                raise NotFoundError(f"{uri} does not exist: check the path and the bucket") from exc
+                raise NotFoundError(f"{redact(uri)} does not exist: check the path and the bucket") from exc
             if kind == "permanent":
                 raise InputError(
                     f"cannot {action} {uri}: {_reason(exc)}; check the path and this "
@@ -380,7 +384,7 @@ def write_bytes(uri: Uri, data: bytes) -> None:
     """Write a whole file or object; readers see the old or the new content, never a mix."""
     uri = _check_uri(uri)
     if not is_remote(uri):
-        _call(uri, "write", lambda: _atomic_write(Path(uri), data))
+        _call(uri, "write", lambda: write_local_atomic(Path(uri), data))
         return
     # a Cloud Storage object is replaced atomically by the upload itself
     fs, path = filesystem(uri)
@@ -421,8 +425,42 @@ def _create_only_local(path: Path, data: bytes) -> bool:
 
 
 def _create_only_gcs(uri: str, data: bytes) -> bool:
+    return write_if_generation(uri, data, 0)
+
+
+def read_generation(uri: Uri) -> tuple[bytes, int] | None:
+    """A Cloud Storage object's content and generation, or None when it does not exist.
+
+    The generation is what `write_if_generation` compares against: read, decide, then write
+    only if nobody wrote in between (compare-and-swap).
+    """
+    uri = _require_remote(uri, "read a generation of")
+    bucket_name, key = _bucket_key(uri)
+
+    def attempt() -> tuple[bytes, int] | None:
+        from google.api_core.exceptions import NotFound
+
+        blob = _gcs_client(storage_env()).bucket(bucket_name).blob(key)
+        try:
+            data = blob.download_as_bytes(retry=None)
+        except NotFound:
+            return None
+        return data, int(blob.generation)
+
+    return _call(uri, "read", attempt)
+
+
+def write_if_generation(uri: Uri, data: bytes, generation: int) -> bool:
+    """Write a Cloud Storage object only if its generation is still `generation` (0: only if
+    it does not exist). True if this call wrote it; False if another writer got there first.
+
+    A retry after a lost response can meet the object its own first try wrote; it then
+    compares contents and reports True if they match, so callers make `data` unique to
+    themselves when it matters who won (markers carry their attempt id).
+    """
     from google.api_core.exceptions import PreconditionFailed
 
+    uri = _require_remote(uri, "write conditionally to")
     bucket_name, key = _bucket_key(uri)
     tries = 0
 
@@ -433,7 +471,7 @@ def _create_only_gcs(uri: str, data: bytes) -> bool:
         try:
             # retry=None: retry_call owns retries, and must see every attempt to judge a 412
             blob.upload_from_string(
-                data, content_type=_content_type(key), if_generation_match=0, retry=None
+                data, content_type=_content_type(key), if_generation_match=generation, retry=None
             )
             return True
         except PreconditionFailed:
@@ -441,7 +479,14 @@ def _create_only_gcs(uri: str, data: bytes) -> bool:
                 return False
             return blob.download_as_bytes(retry=None) == data
 
-    return _call(uri, "create", attempt)
+    return _call(uri, "write", attempt)
+
+
+def _require_remote(uri: Uri, action: str) -> str:
+    uri = _check_uri(uri)
+    if not is_remote(uri):
+        raise InputError(f"cannot {action} {redact(uri)}: object generations exist on gs:// only")
+    return uri
 
 
 def _content_type(key: str) -> str:
@@ -449,9 +494,11 @@ def _content_type(key: str) -> str:
 
 
 def _write_temp(directory: Path, name: str, data: bytes) -> Path:
-    """A fully written, fsynced hidden temp file beside its final name."""
+    """A fully written, fsynced hidden temp file beside its final name, with the mode an
+    ordinary file gets here (mkstemp's 0600 would hide markers from other users)."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -462,7 +509,9 @@ def _write_temp(directory: Path, name: str, data: bytes) -> Path:
     return Path(tmp)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def write_local_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a local file whole or not at all: fsynced temp sibling, then rename."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _write_temp(path.parent, path.name, data)
     try:
@@ -470,6 +519,77 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@lru_cache(maxsize=1)
+def file_mode() -> int:
+    """0666 minus this process's umask: the mode `open()` would give a new file."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
+
+
+def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Put the local directory `new` where `target` is, keeping `target` until `new` is there.
+
+    One atomic exchange where the OS and file system can (``renameat2(RENAME_EXCHANGE)`` on
+    Linux, ``renamex_np(RENAME_SWAP)`` on macOS), else `target` is first renamed to a hidden
+    ``.<name>.previous-<uuid>`` sibling; the old directory is removed only after `new` stands
+    under the target's name.
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.rename(new, target)
+        fsync_dir(target.parent)
+        return
+    if _exchange(new, target):
+        fsync_dir(target.parent)
+        shutil.rmtree(new, ignore_errors=True)  # now the previous directory
+        return
+    previous = target.parent / f".{target.name}.previous-{uuid.uuid4().hex}"
+    os.rename(target, previous)
+    os.rename(new, target)
+    fsync_dir(target.parent)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically where the OS and file system can; False where they cannot."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_fdcwd, rename_exchange = -100, 2
+        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), 2)  # RENAME_SWAP
+    else:
+        return False
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False  # this file system cannot exchange: fall back to two renames
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- trees
@@ -500,13 +620,13 @@ def get_dir(uri: Uri, local_dir: Uri) -> None:
     dst = Path(local_dir)
     if not is_remote(uri):
         if not os.path.isdir(uri):
-            raise NotFoundError(f"{uri} is not a directory: check the path")
+            raise NotFoundError(f"{redact(uri)} is not a directory: check the path")
         _call(uri, "read", lambda: shutil.copytree(uri, dst, dirs_exist_ok=True))
         return
     fs, path = filesystem(uri)
     keys = _remote_files(fs, uri, path)
     if not keys:
-        raise NotFoundError(f"no objects under {uri}: check the path")
+        raise NotFoundError(f"no objects under {redact(uri)}: check the path")
     lpaths = [str(dst / key[len(path) + 1 :]) for key in keys]
     for parent in {os.path.dirname(p) for p in lpaths}:
         os.makedirs(parent, exist_ok=True)
@@ -555,7 +675,7 @@ def rm_tree(uri: Uri) -> None:
         _call(uri, "delete", lambda: _remove_local(Path(uri)))
         return
     if not _bucket_key(uri)[1]:
-        raise InputError(f"refusing to delete the whole bucket {uri}: name a prefix under it")
+        raise InputError(f"refusing to delete the whole bucket {redact(uri)}: name a prefix under it")
     fs, path = filesystem(uri)
     keys = _remote_files(fs, uri, path, include_self=True)
 
@@ -610,152 +730,3 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-# ---------------------------------------------------------------- shards
-
-
-class Shard(NamedTuple):
-    """A committed shard: its ``_SUCCESS.json`` content and where its data lives."""
-
-    success: dict[str, Any]
-    data_uri: str
-
-
-def publish_shard(staging_dir: Uri, shard_uri: Uri, success: Mapping[str, Any]) -> bool:
-    """Commit `staging_dir` as the shard at `shard_uri`; True if this call committed it.
-
-    False means the shard was already committed (by this run earlier or a racing worker);
-    nothing of this call's data is left behind then. See the module docstring.
-    """
-    staging = Path(staging_dir)
-    if not staging.is_dir():
-        raise InputError(f"shard staging {staging} is not a directory")
-    if (staging / SUCCESS_NAME).exists():
-        raise InputError(f"{staging / SUCCESS_NAME} exists: publish_shard writes the marker itself")
-    if "data" in success:
-        raise InputError("the success record must not have a 'data' key: publish_shard sets it")
-    shard_uri = _check_uri(shard_uri)
-    if is_remote(shard_uri):
-        return _publish_gcs(staging, shard_uri, success)
-    return _publish_local(staging, Path(shard_uri), success)
-
-
-def _marker(success: Mapping[str, Any], data: str) -> bytes:
-    return json.dumps({**success, "data": data}, indent=2, sort_keys=True).encode("utf-8")
-
-
-def _publish_local(staging: Path, shard: Path, success: Mapping[str, Any]) -> bool:
-    if (shard / SUCCESS_NAME).is_file():
-        return False
-    payload = _marker(success, ".")
-    shard.parent.mkdir(parents=True, exist_ok=True)
-    if shard.exists():
-        _discard_uncommitted_local(shard)
-    tmp = shard.parent / f".{shard.name}.attempt-{uuid.uuid4().hex}"
-    try:
-        shutil.copytree(staging, tmp)
-        _atomic_write(tmp / SUCCESS_NAME, payload)
-        try:
-            os.rename(tmp, shard)
-        except OSError as exc:
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                return False
-            raise
-        return True
-    finally:
-        # after a successful rename there is nothing left here; otherwise it is our copy
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _discard_uncommitted_local(shard: Path) -> None:
-    """Remove a shard directory without a marker, without ever removing a committed one."""
-    aside = shard.parent / f".{shard.name}.discard-{uuid.uuid4().hex}"
-    try:
-        os.rename(shard, aside)
-    except FileNotFoundError:
-        return
-    if (aside / SUCCESS_NAME).is_file():
-        # a racing worker committed between our check and the rename: put its shard back
-        try:
-            os.rename(aside, shard)
-            return
-        except OSError:
-            pass  # yet another worker committed meanwhile; that shard stands
-    _remove_local(aside)
-
-
-def _publish_gcs(staging: Path, shard_uri: str, success: Mapping[str, Any]) -> bool:
-    marker_uri = join(shard_uri, SUCCESS_NAME)
-    if exists(marker_uri):
-        return False
-    data = f"{ATTEMPTS_DIR}/{uuid.uuid4().hex}"
-    payload = _marker(success, data)
-    attempt_uri = join(shard_uri, data)
-    put_dir(staging, attempt_uri)
-    # If create_only raises, the marker may exist (its response was lost): keep the attempt
-    # for clean_uncommitted to judge, never delete data a marker may name.
-    if create_only(marker_uri, payload):
-        return True
-    rm_tree(attempt_uri)
-    return False
-
-
-def read_shard(shard_uri: Uri) -> Shard | None:
-    """The committed shard at `shard_uri`, or None if it has no ``_SUCCESS.json``."""
-    shard_uri = _check_uri(shard_uri)
-    marker_uri = join(shard_uri, SUCCESS_NAME)
-    try:
-        raw = read_bytes(marker_uri)
-    except NotFoundError:
-        return None
-    try:
-        success = json.loads(raw)
-        data = success["data"]
-        valid = data == "." or (
-            isinstance(data, str)
-            and data.startswith(f"{ATTEMPTS_DIR}/")
-            and ".." not in data.split("/")
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            f"{marker_uri} is not a shard marker: delete the shard and re-run it"
-        ) from exc
-    if not valid:
-        raise InputError(
-            f"{marker_uri} names data {data!r} outside the shard: delete it and re-run"
-        )
-    return Shard(success=success, data_uri=shard_uri if data == "." else join(shard_uri, data))
-
-
-def clean_uncommitted(shard_uri: Uri) -> list[str]:
-    """Delete what crashed attempts left of a shard; returns the URIs removed.
-
-    Keeps a committed shard's data. Only call it while no worker is publishing this shard.
-    """
-    shard_uri = _check_uri(shard_uri)
-    if not is_remote(shard_uri):
-        return _clean_local(Path(shard_uri))
-    shard = read_shard(shard_uri)
-    keep = shard.data_uri if shard else None
-    removed = []
-    attempts_uri = join(shard_uri, ATTEMPTS_DIR)
-    for name in list_dir(attempts_uri):
-        attempt_uri = join(attempts_uri, name)
-        if attempt_uri != keep:
-            rm_tree(attempt_uri)
-            removed.append(attempt_uri)
-    return removed
-
-
-def _clean_local(shard: Path) -> list[str]:
-    removed = []
-    if shard.parent.is_dir():
-        for prefix in (f".{shard.name}.attempt-", f".{shard.name}.discard-"):
-            for leftover in sorted(shard.parent.glob(f"{prefix}*")):
-                _remove_local(leftover)
-                removed.append(str(leftover))
-    if shard.exists() and not (shard / SUCCESS_NAME).is_file():
-        _discard_uncommitted_local(shard)
-        removed.append(str(shard))
-    return removed

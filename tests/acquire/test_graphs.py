@@ -1,5 +1,5 @@
 """Earth Engine graphs, built offline with earthengine-api's own test stub and checked in their
-serialised form: every parameter the paper (seed 000 §3.1) and MapBiomas (seed 004) name."""
+serialised form: every parameter the paper (Balaniuk et al. 2020, §3.1) and MapBiomas (mining ATBD, Col. 9) name."""
 
 from __future__ import annotations
 

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from minescan import storage
 from minescan.bands import PIXEL_DEG as PX  # noqa: E402
-from minescan.batch.runner import map_scene, reduce_run, shard_uri
+from minescan.batch import commit
+from minescan.batch.layout import RunLayout
+from minescan.batch.runner import map_scene, reduce_run
 from minescan.errors import EXIT_BAD_INPUT, EXIT_CONFLICT, ConflictError, InputError
 
 from tests.helpers import random_scene, run_cli, write_scene
@@ -42,9 +44,9 @@ def _models(tiny_models, **config):
 
 
 def _files(run, scene_id):
-    shard = storage.read_shard(shard_uri(run, scene_id))
+    shard = commit.read_committed(RunLayout(run).shard(scene_id).root)
     assert shard is not None, scene_id
-    return shard.success["files"], shard.success["counts"]
+    return shard.record["files"], shard.record["counts"]
 
 
 def test_map_then_reduce_writes_national_sites_and_remap_is_a_no_op(tmp_path, two_scenes, tiny_models):
@@ -92,12 +94,12 @@ def test_index_comes_from_job_completion_index(tmp_path, two_scenes, tiny_models
     manifest, _ = two_scenes
     run = tmp_path / "run"
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
-    assert run_cli(["map", "--manifest", manifest, "--out", run,
+    assert run_cli(["map", "--manifest", manifest, "--run", run,
                     "--discovery-model", tiny_models / "discovery", "--impact-model", tiny_models / "impact"]) == 0
     assert (run / "scenes" / "s1" / "_SUCCESS.json").is_file()
     assert not (run / "scenes" / "s0").exists()
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "7")
-    assert run_cli(["map", "--manifest", manifest, "--out", run]) == EXIT_BAD_INPUT and "outside the manifest" in capsys.readouterr().err
+    assert run_cli(["map", "--manifest", manifest, "--run", run]) == EXIT_BAD_INPUT and "outside the manifest" in capsys.readouterr().err
 
 
 def test_reduce_refuses_missing_shards_unless_allowed(tmp_path, two_scenes, tiny_models):
@@ -117,13 +119,13 @@ def test_reduce_of_something_that_is_not_a_run_exits_3(tmp_path, capsys):
 _BLOCK_BEFORE_COMMIT = """
 import sys, time, pathlib
 import minescan.storage as storage
-real_create_only = storage.create_only
-def create_only(uri, data):
+real_write = storage.write_if_generation
+def write_if_generation(uri, data, generation):
     if uri.endswith("/_SUCCESS.json"):  # the shard's data is uploaded; its marker is next
         pathlib.Path(sys.argv[1]).touch()
         time.sleep(600)
-    return real_create_only(uri, data)
-storage.create_only = create_only
+    return real_write(uri, data, generation)
+storage.write_if_generation = write_if_generation
 from minescan.cli import main
 main(sys.argv[2:])
 """
@@ -133,7 +135,7 @@ def _map_process_blocking_before_commit(flag, manifest, run, index, tiny_models)
     """A map pod that stops right before its commit: the moment a kill does most harm."""
     return subprocess.Popen(
         [sys.executable, "-c", _BLOCK_BEFORE_COMMIT, str(flag), "--log-format", "json", "map",
-         "--manifest", manifest, "--out", run, "--index", str(index),
+         "--manifest", manifest, "--run", run, "--index", str(index),
          "--discovery-model", str(tiny_models / "discovery"), "--impact-model", str(tiny_models / "impact")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
     )
@@ -166,7 +168,7 @@ def test_killed_map_on_gcs_reruns_to_exactly_the_uninterrupted_shards(tmp_path, 
     assert flag.exists()
     assert storage.list_dir(storage.join(killed, "scenes", "s1", "attempts"))  # half a shard is there
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    assert storage.read_shard(shard_uri(killed, "s1")) is None  # no marker: the shard does not exist
+    assert commit.read_committed(RunLayout(killed).shard("s1").root) is None  # no marker: the shard does not exist
 
     # the re-run (as Kubernetes would retry the index) redoes it from scratch
     assert map_scene(manifest, killed, 1, **_models(tiny_models)).status == "committed"
@@ -200,7 +202,7 @@ def test_models_load_from_cloud_storage(tmp_path, two_scenes, tiny_models, gcs_e
 def test_conflicting_map_exits_5(tmp_path, two_scenes, tiny_models, capsys):
     manifest, _ = two_scenes
     run = tmp_path / "run"
-    args = ["map", "--manifest", str(manifest), "--out", str(run), "--index", "0",
+    args = ["map", "--manifest", str(manifest), "--run", str(run), "--index", "0",
             "--discovery-model", str(tiny_models / "discovery"), "--impact-model", str(tiny_models / "impact")]
     assert run_cli(args) == 0
     assert run_cli([*args, "--threshold", "0.5"]) == EXIT_CONFLICT
@@ -215,8 +217,8 @@ def test_scan_reads_a_gs_scene_and_commits_its_shard_to_gs(tmp_path, two_scenes,
     out = storage.join(bucket, "out", "s0")
     assert run_cli(["scan", scene, "--out", out, "--discovery-model", tiny_models / "discovery",
                     "--impact-model", tiny_models / "impact"]) == 0
-    shard = storage.read_shard(out)
-    assert shard.success["scene_id"] == "s0" and shard.success["source"] == scene
+    shard = commit.read_committed(out)
+    assert shard.record["scene_id"] == "s0" and shard.record["source"] == scene
     assert storage.exists(storage.join(shard.data_uri, "detections.parquet"))
     assert run_cli(["scan", storage.join(bucket, "in", "missing.tif"), "--out", storage.join(bucket, "o2"),
                     "--discovery-model", tiny_models / "discovery", "--impact-model", tiny_models / "impact"]) == 3

@@ -1,4 +1,4 @@
-"""The paper's two networks, layer for layer (seed 000 Tables 2-3)."""
+"""The paper's two networks, layer for layer (Balaniuk et al. 2020, Tables 2-3)."""
 
 from __future__ import annotations
 

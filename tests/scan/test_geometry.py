@@ -1,4 +1,4 @@
-"""The discovery network's output geometry (seed 000 Table 2, DESIGN §3), pinned."""
+"""The discovery network's output geometry (Balaniuk et al. 2020, Table 2; docs/ARCHITECTURE.md, "Geometry"), pinned."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_cell_count_is_triple_floor_third_minus_six(pixels, cells):
 
 
 def test_paper_quadrant_gives_the_papers_164_cell_grid():
-    # seed 000 §4.3: "The FCN output for each patch is a 164 × 164 grid"
+    # Balaniuk et al. 2020, §4.3: "The FCN output for each patch is a 164 × 164 grid"
     assert g.n_cells(4608) == 164
 
 

@@ -1,4 +1,4 @@
-"""Seamless sub-tiled inference equals whole-array inference (DESIGN §3)."""
+"""Seamless sub-tiled inference equals whole-array inference (docs/ARCHITECTURE.md, "Geometry")."""
 
 from __future__ import annotations
 

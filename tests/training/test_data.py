@@ -90,7 +90,7 @@ def test_wrong_chip_size_names_the_file(tmp_path):
 def test_wrong_band_count_names_the_file(tmp_path):
     make_folders(tmp_path, n=2)
     write_tif(tmp_path / "high" / "two.tif", np.zeros((2, 21, 21), "uint16"))
-    with pytest.raises(InputError, match=r"two\.tif has 2 bands but 3"):
+    with pytest.raises(InputError, match=r"two\.tif has 2 bands but the model expects 3"):
         read_chip_folders(tmp_path, class_names=("high", "low", "no_ore"), bands=BANDS, size=21)
 
 

@@ -62,12 +62,11 @@ def _export_cfg(kw: dict[str, Any]):
 
 
 def _date(text: str, option: str) -> date:
-    from ..errors import InputError
-
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{option} {text!r} is not a date: use YYYY-MM-DD") from None
+        # a malformed value on the command line is a usage error (exit 2), not bad input
+        raise click.BadParameter(f"{text!r} is not a date: use YYYY-MM-DD", param_hint=option) from None
 
 
 def _session(dry_run: bool, project: str | None) -> AbstractContextManager:
@@ -112,7 +111,14 @@ def acquire() -> None:
 @_composite_options
 @_export_options
 def scenes(aoi_path: str, aoi_where: str | None, manifest_uri: str | None, **kw: Any) -> None:
-    """Median composites of every grid scene over the AOI, as uint16 COGs, and their manifest."""
+    """Median composites of every grid scene over the AOI, as uint16 COGs, and their manifest.
+
+    Example:
+
+    \b
+      minescan acquire scenes --aoi states.geojson --start 2018-01-01 --end 2020-01-01
+        --bucket gs://BUCKET/s2/2019 --project PROJECT
+    """
     from .aoi import read_aoi
     from .plan import plan_scenes
 
@@ -134,7 +140,13 @@ def scenes(aoi_path: str, aoi_where: str | None, manifest_uri: str | None, **kw:
 @_composite_options
 @_export_options
 def chips(points_path: str, label: str | None, sizes: tuple[int, ...], file_format: str, **kw: Any) -> None:
-    """Training chips around labelled points: 201 px (2 km) and 21 px (200 m) squares."""
+    """Training chips around labelled points: 201 px (2 km) and 21 px (200 m) squares.
+
+    Example:
+
+    \b
+      minescan acquire chips --points anm_barragens.tsv --size 201 --bucket gs://BUCKET/chips --dry-run
+    """
     from ..points import read_points
     from .config import ChipConfig, validated
     from .plan import plan_chips
@@ -158,7 +170,14 @@ def chips(points_path: str, label: str | None, sizes: tuple[int, ...], file_form
 def landsat(aoi_path: str, aoi_where: str | None, first_year: int, last_year: int,
             manifest_uri: str | None, **kw: Any) -> None:
     """Annual Landsat C2 T1 TOA median mosaics (SWIR1, NIR, Red, MNDWI, NDVI, NDSI) for the
-    MapBiomas method."""
+    MapBiomas method.
+
+    Example:
+
+    \b
+      minescan acquire landsat --aoi para.geojson --first-year 1985 --last-year 2023
+        --bucket gs://BUCKET/landsat --project PROJECT
+    """
     from .aoi import read_aoi
     from .config import LandsatConfig, validated
     from .plan import plan_landsat

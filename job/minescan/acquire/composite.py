@@ -16,7 +16,7 @@ from .config import CLOUD_SCORE_PLUS, CompositeConfig, LandsatConfig
 if TYPE_CHECKING:
     import ee
 
-#: Landsat mosaic bands, in file order (DESIGN §6; seed 004 Table "Attributes")
+#: Landsat mosaic bands, in file order (MapBiomas mining ATBD, Col. 9, §2; docs/ARCHITECTURE.md, "The time series")
 LANDSAT_BANDS = ("swir1", "nir", "red", "mndwi", "ndvi", "ndsi")
 
 

@@ -1,7 +1,8 @@
 """Typed configuration of the acquisition stages, validated once.
 
-Defaults are the paper's (seed 000 §3.1) and DESIGN §5/§6. A bad value raises
-`InputError` with one line that names the field, through `validated()`.
+Defaults are the paper's (Balaniuk et al. 2020, §3.1) and the MapBiomas ATBD's (§2);
+docs/ARCHITECTURE.md, "Acquisition", says where they deviate from the authors' code. A bad
+value raises `InputError` with one line that names the field, through `validated()`.
 """
 
 from __future__ import annotations
@@ -13,27 +14,26 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from ..bands import DEFAULT_BANDS, check_bands
-from ..errors import InputError
+from ..validation import validate
 
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
 CLOUD_SCORE_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
 #: QA60 bit 10 opaque clouds, bit 11 cirrus (the authors' notebook tests bits 3 and 5,
 #: which are not QA60 flags)
 QA60_CLOUD_BITS = (10, 11)
-#: QA_PIXEL bit 1 dilated cloud, 3 cloud, 4 cloud shadow (MapBiomas, seed 004)
+#: QA_PIXEL bit 1 dilated cloud, 3 cloud, 4 cloud shadow (MapBiomas mining ATBD, Col. 9, §2.2)
 QA_PIXEL_CLOUD_BITS = (1, 3, 4)
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class CompositeConfig(BaseModel):
-    """The Sentinel-2 median composite (seed 000 Figure 2, steps 1–2)."""
+    """The Sentinel-2 median composite (Balaniuk et al. 2020, Figure 2, steps 1–2)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -104,7 +104,7 @@ class ExportConfig(BaseModel):
 
 
 class ChipConfig(BaseModel):
-    """Training chips around labelled points (seed 000 §3.1)."""
+    """Training chips around labelled points (Balaniuk et al. 2020, §3.1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -122,7 +122,7 @@ class ChipConfig(BaseModel):
 
 
 class LandsatConfig(BaseModel):
-    """Annual Landsat Collection 2 Tier 1 TOA median mosaics (seed 004 §2; DESIGN §6)."""
+    """Annual Landsat Collection 2 Tier 1 TOA median mosaics (MapBiomas mining ATBD, Col. 9, §2)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -145,10 +145,4 @@ class LandsatConfig(BaseModel):
 
 def validated(model: type[M], **values: object) -> M:
     """Build `model` from `values`, turning a validation failure into a one-line InputError."""
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise InputError(f"{model.__name__}{'.' + where if where else ''}: {msg}") from None
+    return validate(model, values, f"{model.__name__} is invalid")

@@ -15,13 +15,21 @@ Written by `minescan acquire scenes`, read by `minescan map` (one pod per scene)
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import InputError
+from ..validation import validate
 from . import grid as grid_mod
+from .layout import SCENE_ID_PATTERN, check_scene_id, scene_id_from_name
 
 FORMAT = "minescan.scene-manifest"
 VERSION = 1
@@ -68,7 +76,8 @@ class SceneEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1, description="stable scene id, r{row:04d}c{col:04d} on the grid")
+    id: str = Field(description="stable scene id, r{row:04d}c{col:04d} on the grid; "
+                   f"a path segment, so it matches {SCENE_ID_PATTERN}")
     uri: str = Field(min_length=1, description="GeoTIFF location, gs:// or local")
     row: int | None = Field(default=None, description="scene row of the grid")
     col: int | None = Field(default=None, description="scene column of the grid")
@@ -82,6 +91,14 @@ class SceneEntry(BaseModel):
     transform: tuple[float, float, float, float, float, float] | None = Field(
         default=None, description="a, b, c, d, e, f of the affine pixel→CRS transform (rasterio order)"
     )
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_safe_path_segment(cls, value: str) -> str:
+        try:
+            return check_scene_id(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
 
     @classmethod
     def from_scene(cls, s: grid_mod.Scene, uri: str) -> "SceneEntry":
@@ -150,12 +167,11 @@ def read_manifest(path_or_text: str | Path) -> Manifest:
 
 def write_manifest(manifest: Manifest, json_uri: str) -> tuple[str, str]:
     """Write `manifest.json` and its plain-text sibling (`.txt`); return both URIs."""
-    import fsspec
+    from .. import storage
 
     text_uri = json_uri[: -len(".json")] + ".txt" if json_uri.endswith(".json") else json_uri + ".txt"
     for uri, body in ((json_uri, manifest.model_dump_json(indent=1)), (text_uri, manifest.to_text())):
-        with fsspec.open(uri, "w", encoding="utf-8") as f:
-            f.write(body)
+        storage.write_text(uri, body)
     return json_uri, text_uri
 
 
@@ -164,32 +180,30 @@ def _looks_like_content(s: str) -> bool:
 
 
 def _read_text(uri: str) -> str:
-    import fsspec
+    from .. import storage
 
     try:
-        with fsspec.open(uri, "r", encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise InputError(f"manifest {uri} does not exist: give the path `acquire scenes` wrote") from None
+        return storage.read_text(uri)
+    except storage.NotFoundError:
+        raise InputError(
+            f"manifest {storage.redact(uri)} does not exist: give the path `acquire scenes` wrote"
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(f"manifest {storage.redact(uri)} is not UTF-8 text: give a JSON or "
+                         "one-URI-per-line manifest") from None
 
 
 def _parse_json(text: str) -> Manifest:
     try:
-        return Manifest.model_validate(json.loads(text))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"manifest is not valid JSON ({exc}); fix or re-create it") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"manifest is malformed at {where or 'top level'}: {first['msg']}") from None
+    return validate(Manifest, data, "manifest is malformed")
 
 
 def _parse_text(text: str) -> Manifest:
     uris = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not uris:
         raise InputError("manifest lists no scenes: one scene URI per line expected")
-    entries = [SceneEntry(id=PurePosixPath(u.split("?")[0]).stem, uri=u) for u in uris]
-    try:
-        return Manifest(scenes=entries)
-    except ValidationError as exc:
-        raise InputError(f"plain-text manifest: {exc.errors()[0]['msg']}; name scene files uniquely") from None
+    entries = [{"id": scene_id_from_name(u), "uri": u} for u in uris]
+    return validate(Manifest, {"scenes": entries}, "plain-text manifest (name scene files uniquely) is invalid")

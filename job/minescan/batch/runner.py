@@ -1,12 +1,12 @@
 """A run: many scenes mapped to shards (one pod each), then reduced to national sites.
 
-    <run>/run.json                 pinned at the first map: config, manifest, model hashes
-    <run>/scenes/<scene_id>/       one shard per scene (see `shard`), committed or absent
-    <run>/national/                sites (GeoParquet, GeoJSON, KML, CSV), map.html, summary
-
-Every worker rebuilds itself from run.json: a pod whose config or models differ from the
-run's refuses to write into it (`ConflictError`), so one run never mixes two models.
-Mapping a committed scene again is a no-op, so any index can be retried safely.
+The run's paths are `layout.RunLayout`'s. The first map pod pins the run in `run.json`
+(config, manifest, the exact model versions); a later pod whose config or models differ
+refuses to write into it (`ConflictError`), so one run never mixes two models. Mapping a
+committed scene again is a no-op, so any index can be retried safely. The reduce reads only
+committed shards, checks every file it reads against its shard's marker, and commits the
+national outputs like a shard (`batch.commit`, replace mode): the previous national set stays
+readable until the new one is whole.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,16 @@ from typing import Any
 from .. import __version__, storage
 from ..errors import PERMANENT_EXIT_CODES, ConflictError, InputError
 from ..scan.config import ScanConfig
+from . import commit
+from .layout import NationalLayout, RunLayout, ShardLayout
+from .shard import read_shard
 
 log = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
-SCENES_DIR = "scenes"
-NATIONAL_DIR = "national"
 #: the variable Kubernetes sets in each pod of an Indexed Job
 INDEX_ENV = "JOB_COMPLETION_INDEX"
+#: shards fetched at once by the reduce (I/O bound: Cloud Storage latency, not CPU)
+READ_THREADS = 8
 
 
 def index_from_env(environ: os._Environ | dict | None = None) -> int | None:
@@ -47,26 +50,26 @@ def index_from_env(environ: os._Environ | dict | None = None) -> int | None:
         raise InputError(f"{INDEX_ENV}={value!r} is not an integer index") from None
 
 
-def shard_uri(run: str, scene_id: str) -> str:
-    return storage.join(run, SCENES_DIR, scene_id)
-
-
 def run_record(manifest, manifest_uri: str, config: ScanConfig, models: dict[str, tuple[Any, str]]) -> dict[str, Any]:
     """What run.json pins: everything that must be equal for two shards to be comparable.
 
     `models` maps kind → (verified ModelCard, where the model directory came from).
     """
     manifest_json = json.loads(manifest.model_dump_json())
+    public = {**manifest_json, "scenes": [
+        {**s, "uri": storage.redact(s["uri"])} for s in manifest_json["scenes"]
+    ]}
     return {
         "minescan_version": __version__,
-        "manifest_uri": manifest_uri,
+        "manifest_uri": storage.redact(manifest_uri),
+        # the hash is of the manifest as given (signed URLs included); only their text is kept out
         "manifest_sha256": hashlib.sha256(
             json.dumps(manifest_json, sort_keys=True).encode()
         ).hexdigest(),
-        "manifest": manifest_json,
+        "manifest": public,
         "config": config.model_dump(mode="json"),
         "models": {
-            kind: {"ref": card.ref, "sha256": card.weights_sha256, "path": source}
+            kind: {"ref": card.ref, "sha256": card.weights_sha256, "path": storage.redact(source)}
             for kind, (card, source) in models.items()
         },
     }
@@ -82,26 +85,43 @@ def _get(record: dict, dotted: str):
 
 
 def pin_run(run: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Create run.json, or check this worker agrees with the one already there."""
-    uri = storage.join(run, RUN_FILE)
-    if storage.create_only(uri, json.dumps(record, indent=2, sort_keys=True).encode()):
-        return record
-    existing = json.loads(storage.read_text(uri))
+    """Create run.json, or check this worker agrees with the one already there.
+
+    An existing run.json is only read, so re-checking a finished run on read-only storage works.
+    """
+    uri = RunLayout(run).run_json
+    try:
+        existing = _parse_run_json(storage.read_bytes(uri), uri)
+    except storage.NotFoundError:
+        if storage.create_only(uri, json.dumps(record, indent=2, sort_keys=True).encode()):
+            return record
+        existing = _parse_run_json(storage.read_bytes(uri), uri)
     differ = [key for key in _PINNED if _get(existing, key) != _get(record, key)]
     if differ:
         raise ConflictError(
             f"{uri} was started with a different {', '.join(differ)}; this worker would mix "
-            "results. Use a new --out run, or the run's own config and models."
+            "results. Use a new --run directory, or the run's own config and models."
         )
     return existing
 
 
 def read_run(run: str) -> dict[str, Any]:
-    uri = storage.join(run, RUN_FILE)
+    uri = RunLayout(run).run_json
     try:
-        return json.loads(storage.read_text(uri))
+        return _parse_run_json(storage.read_bytes(uri), uri)
     except storage.NotFoundError:
         raise InputError(f"{run} is not a minescan run: {uri} is missing (run `minescan map` first)") from None
+
+
+def _parse_run_json(raw: bytes, uri: str) -> dict[str, Any]:
+    try:
+        record = json.loads(raw)
+        ok = isinstance(record, dict) and isinstance(record["manifest"]["scenes"], list)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise InputError(f"{uri} is not a run record minescan wrote: start a new run (--out)")
+    return record
 
 
 @dataclass(frozen=True)
@@ -122,8 +142,8 @@ def map_scene(
     """Scan scene `index` of the manifest into the run, unless it is already committed."""
     from ..models.bundled import load_models, resolve_models
     from ..models.card import verified_card
-    from .api import scan_and_commit
     from .manifest import read_manifest
+    from .shard import scan_and_commit
 
     manifest = read_manifest(manifest_uri)
     if not 0 <= index < len(manifest.scenes):
@@ -137,18 +157,18 @@ def map_scene(
     sources = dict(zip(("discovery", "impact"), resolve_models(config.discovery_model, config.impact_model)))
     models = {kind: (verified_card(src, kind=kind)[0], src) for kind, src in sources.items()}
     pin_run(run, run_record(manifest, manifest_uri, config, models))
-    target = shard_uri(run, entry.id)
-    committed = storage.read_shard(target)
+    shard = RunLayout(run).shard(entry.id)
+    committed = read_shard(shard)
     if committed is not None:
-        log.info("shard already committed, skipping", extra={"scene_id": entry.id, "shard": target})
-        return MapOutcome(entry.id, target, "skipped", committed.success.get("counts", {}))
-    storage.clean_uncommitted(target)
+        log.info("shard already committed, skipping", extra={"scene_id": entry.id, "shard": shard.root})
+        return MapOutcome(entry.id, shard.root, "skipped", committed[1].model_extra.get("counts", {}))
+    commit.clean_uncommitted(shard.root)
     discovery, impact = load_models(config.discovery_model, config.impact_model)
     scan_config = config.model_copy(update={"grid": manifest.grid})
-    result, won = scan_and_commit(entry.uri, target, discovery, impact, scan_config, scene_id=entry.id)
+    result, won = scan_and_commit(entry.uri, shard, discovery, impact, scan_config, scene_id=entry.id)
     status = "committed" if won else "lost-race"
     log.info("map done", extra={"scene_id": entry.id, "status": status, **result.counts})
-    return MapOutcome(entry.id, target, status, result.counts)
+    return MapOutcome(entry.id, shard.root, status, result.counts)
 
 
 @dataclass(frozen=True)
@@ -156,31 +176,70 @@ class ReduceOutcome:
     national: str
     n_scenes: int
     missing: tuple[str, ...]
+    corrupt: tuple[str, ...]
     n_detections: int
     n_sites: int
     files: dict[str, str]
 
 
-def collect_detections(run: str, allow_missing: bool = False):
-    """(detections from every committed shard, scene shapes, missing scene ids)."""
+@dataclass(frozen=True)
+class CollectedShards:
+    """What the reduce read: detections of every usable shard, and what it could not use."""
+
+    detections: Any  # pandas.DataFrame
+    shapes: dict[str, tuple[int, int]]
+    missing: tuple[str, ...]  # "index:id" of scenes without a committed shard
+    corrupt: tuple[str, ...]  # "index:id: reason" of shards that failed verification
+    record: dict[str, Any]
+
+
+def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards:
+    """Detections from every committed shard, each file checked against its marker's hash.
+
+    A scene without a committed shard is missing; a shard whose marker is malformed or whose
+    detections do not match their recorded hash is corrupt. Either fails the reduce (exit 3)
+    unless `allow_missing`, which skips and lists them.
+    """
     import pandas as pd
 
     from ..outputs import coerce_detections, empty_detections, read_detections
-    from .shard import DETECTIONS_PARQUET
 
     record = read_run(run)
+    layout = RunLayout(run)
     scene_ids = [s["id"] for s in record["manifest"]["scenes"]]
-    tables, shapes, missing = [], {}, []
-    with tempfile.TemporaryDirectory(prefix="minescan-reduce-") as tmp:
-        for k, scene_id in enumerate(scene_ids):
-            shard = storage.read_shard(shard_uri(run, scene_id))
-            if shard is None:
+
+    def load(scene_id: str, tmp: Path) -> tuple[str, Any]:
+        try:
+            found = read_shard(layout.shard(scene_id))
+            if found is None:
+                return "missing", None
+            committed, shard_record = found
+            data = commit.read_verified(committed, ShardLayout.DETECTIONS_PARQUET)
+        except commit.CorruptError as exc:
+            return "corrupt", str(exc)
+        except InputError as exc:  # a malformed marker
+            return "corrupt", str(exc)
+        local = tmp / f"{scene_id}.parquet"
+        local.write_bytes(data)
+        return "ok", (tuple(shard_record.cell_shape), read_detections(local))
+
+    tables, shapes, missing, corrupt = [], {}, [], []
+    with tempfile.TemporaryDirectory(prefix="minescan-reduce-") as tmp, \
+            ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        results = pool.map(lambda s: load(s, Path(tmp)), scene_ids)
+        for k, (scene_id, (status, value)) in enumerate(zip(scene_ids, results)):
+            if status == "missing":
                 missing.append(f"{k}:{scene_id}")
-                continue
-            shapes[scene_id] = tuple(shard.success["cell_shape"])
-            local = Path(tmp) / f"{scene_id}.parquet"
-            local.write_bytes(storage.read_bytes(storage.join(shard.data_uri, DETECTIONS_PARQUET)))
-            tables.append(read_detections(local))
+            elif status == "corrupt":
+                corrupt.append(f"{k}:{scene_id}: {value}")
+            else:
+                shapes[scene_id], table = value
+                tables.append(table)
+    if corrupt and not allow_missing:
+        raise InputError(
+            f"{len(corrupt)} committed shard(s) fail verification, first {corrupt[0]}; "
+            "re-run those map indices (delete the shard first), or pass --allow-missing to skip them"
+        )
     if missing and not allow_missing:
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
         raise InputError(
@@ -189,44 +248,59 @@ def collect_detections(run: str, allow_missing: bool = False):
         )
     frames = [t for t in tables if len(t)]
     detections = coerce_detections(pd.concat(frames, ignore_index=True)) if frames else empty_detections()
-    return detections, shapes, tuple(missing), record
+    return CollectedShards(detections, shapes, tuple(missing), tuple(corrupt), record)
 
 
 def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = None) -> ReduceOutcome:
-    """Merge committed shards into national sites under `<run>/national/`."""
+    """Merge committed shards into national sites, committed as `<run>/national/`."""
     from ..outputs import write_detections_geoparquet, write_sites
     from ..sites.cluster import DEFAULT_LINK_M, build_sites, dedupe_cells
 
     started = time.perf_counter()
-    detections, shapes, missing, record = collect_detections(run, allow_missing)
-    unique = dedupe_cells(detections, shapes)
+    shards = collect_detections(run, allow_missing)
+    unique = dedupe_cells(shards.detections, shards.shapes)
     sites, dets = build_sites(unique, link_m or DEFAULT_LINK_M)
     summary = {
-        "run": run,
-        "scenes": len(record["manifest"]["scenes"]),
-        "scenes_reduced": len(shapes),
-        "scenes_missing": list(missing),
-        "detections": int(len(detections)),
+        "run": storage.redact(run),
+        "scenes": len(shards.record["manifest"]["scenes"]),
+        "scenes_reduced": len(shards.shapes),
+        "scenes_missing": list(shards.missing),
+        "scenes_corrupt": list(shards.corrupt),
+        "detections": int(len(shards.detections)),
         "detections_unique_cells": int(len(unique)),
         "sites": int(len(sites)),
-        "models": {k: v["ref"] for k, v in record["models"].items()},
+        "models": {k: v["ref"] for k, v in shards.record["models"].items()},
         "link_m": link_m or DEFAULT_LINK_M,
     }
-    national = storage.join(run, NATIONAL_DIR)
-    with tempfile.TemporaryDirectory(prefix="minescan-national-") as tmp:
-        files = write_sites(Path(tmp), sites, title="minescan national sites", summary=summary)
-        write_detections_geoparquet(Path(tmp) / "detections.parquet", dets)
+    written: dict[str, Path] = {}
+
+    def fill(staging: Path) -> dict[str, Any]:
+        written.update(write_sites(staging, sites, title="minescan national sites", summary=summary))
+        write_detections_geoparquet(staging / NationalLayout.DETECTIONS, dets)
         summary["seconds"] = round(time.perf_counter() - started, 2)
-        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        storage.put_dir(tmp, national)
-    log.info("reduce done", extra={k: v for k, v in summary.items() if k != "scenes_missing"})
+        (staging / NationalLayout.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        return {"kind": "national", "minescan_version": __version__, "summary": summary}
+
+    national = RunLayout(run).national
+    if commit.read_committed(national) is None and [
+        n for n in storage.list_dir(national) if n != commit.ATTEMPTS
+    ]:
+        raise ConflictError(f"{national} holds files without a commit marker (written by an older "
+                            "minescan, or not by minescan): move it aside, then re-run the reduce")
+    commit.clean_uncommitted(national)
+    commit.publish(national, fill, replace=True)
+    committed = commit.read_committed(national)
+    log.info("reduce done", extra={k: v for k, v in summary.items()
+                                   if k not in ("scenes_missing", "scenes_corrupt")})
     return ReduceOutcome(
         national=national,
-        n_scenes=len(shapes),
-        missing=missing,
+        n_scenes=len(shards.shapes),
+        missing=shards.missing,
+        corrupt=shards.corrupt,
         n_detections=int(len(unique)),
         n_sites=int(len(sites)),
-        files={name: storage.join(national, Path(p).name) for name, p in files.items()},
+        files={**{name: committed.file_uri(Path(p).name) for name, p in written.items()},
+               "detections": committed.file_uri(NationalLayout.DETECTIONS)},
     )
 
 
@@ -247,7 +321,7 @@ def run_local(
 
     n = len(read_manifest(manifest_uri).scenes)
     base = [sys.executable, "-m", "minescan", "--log-format", "json", "map",
-            "--manifest", manifest_uri, "--out", run, *(map_args or [])]
+            "--manifest", manifest_uri, "--run", run, *(map_args or [])]
     codes: dict[int, int] = {}
     if log_dir is not None:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
@@ -271,6 +345,7 @@ def run_local(
                     codes[index] = proc.returncode
                     del running[index]
                     next(done, None)
+        done.close()  # end the bar before the next try or the reduce logs anything
         pending = [i for i in pending if codes[i] != 0 and codes[i] not in PERMANENT_EXIT_CODES]
         if not pending:
             break

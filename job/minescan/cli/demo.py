@@ -15,6 +15,12 @@ def demo(out, seed, scenes_per_side, parallel):
 
     The imagery is SYNTHETIC: the figures show the pipeline works end to end, not how the
     networks do on real Sentinel-2 scenes.
+
+    Example:
+
+    \b
+      minescan demo --out demo-out
+      minescan demo --out big-demo --scenes-per-side 3 --seed 7
     """
     from dataclasses import replace
 

@@ -49,7 +49,30 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         command = getattr(importlib.import_module(module_name), attr)
         command.name = name
+        _add_verbosity_options(command)
         return command
+
+
+def _adjust_verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
+    from ..log import set_verbosity, verbosity
+
+    if value:
+        set_verbosity(verbosity() + (value if param.name == "verbose_after" else -1))
+
+
+def _add_verbosity_options(command: click.Command) -> None:
+    """`-v`/`-q` after the verb too (`minescan scan -v ...`), on every verb and sub-verb."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_verbosity_options(sub)
+    if any(p.name == "verbose_after" for p in command.params):
+        return
+    command.params += [
+        click.Option(["-v", "--verbose", "verbose_after"], count=True, expose_value=False,
+                     callback=_adjust_verbosity, help="More log detail (repeatable)."),
+        click.Option(["-q", "--quiet", "quiet_after"], is_flag=True, expose_value=False,
+                     callback=_adjust_verbosity, help="Warnings and errors only."),
+    ]
 
 
 def _listing_help(ctx: click.Context) -> bool:
@@ -67,7 +90,8 @@ def _listing_help(ctx: click.Context) -> bool:
     help="auto: progress bars on a terminal, JSON lines in a pod or pipe.",
 )
 @click.option("-v", "--verbose", count=True, help="More log detail (repeatable).")
-def cli(log_format: str, verbose: int) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
+def cli(log_format: str, verbose: int, quiet: bool) -> None:
     """minescan: find surface mines and tailings dams in Sentinel-2 imagery.
 
     Exit codes: 0 ok, 2 usage, 3 bad input, 4 bad model, 5 run conflict,
@@ -75,31 +99,62 @@ def cli(log_format: str, verbose: int) -> None:
     """
     from ..log import setup_logging
 
-    setup_logging(log_format, verbose)
+    setup_logging(log_format, verbose - int(quiet))
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="minescan", standalone_mode=False)
     except MinescanError as exc:
-        click.echo(f"minescan: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("minescan: aborted", err=True)
-        sys.exit(130)
+        _fail("aborted", 130)
     except click.ClickException as exc:
+        if _json():
+            _fail(exc.format_message(), exc.exit_code)
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception:
+    except Exception as exc:
+        from ..errors import from_os_error
+
+        fault = from_os_error(exc)
+        if fault is not None:
+            _fail(str(fault), fault.exit_code)
         import traceback
 
+        if _json():
+            _fail(f"internal error (a bug): {type(exc).__name__}: {exc}", EXIT_INTERNAL,
+                  traceback.format_exc())
         traceback.print_exc()
         click.echo("minescan: internal error (a bug): please report the traceback above", err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+def _json() -> bool:
+    from ..log import json_logs
+
+    return json_logs()
+
+
+def _fail(message: str, code: int, trace: str | None = None) -> None:
+    """The one error line: text on a terminal, a JSON object in a pod (Cloud Logging keeps
+    each line as one entry, a traceback included)."""
+    if _json():
+        import json
+        import time
+
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "severity": "ERROR",
+                 "logger": "minescan", "message": f"minescan: error: {message}", "exit_code": code}
+        if trace:
+            entry["exception"] = trace
+        click.echo(json.dumps(entry), err=True)
+    else:
+        click.echo(f"minescan: error: {message}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

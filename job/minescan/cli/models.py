@@ -17,7 +17,13 @@ def models():
 @click.option("--seed", type=int, default=None, help="Recipe seed (default: the bundled models').")
 @click.option("--overwrite", is_flag=True, help="Replace existing model directories.")
 def train_demo(out, seed, overwrite):
-    """Retrain the bundled demo models: synthetic chips, then the same training as `minescan train`."""
+    """Retrain the bundled demo models: synthetic chips, then the same training as `minescan train`.
+
+    Example:
+
+    \b
+      minescan models train-demo --out my-demo-models
+    """
     from ..training.demo_models import DemoRecipe, train_demo_models
 
     recipe = DemoRecipe() if seed is None else DemoRecipe(seed=seed)
@@ -29,7 +35,13 @@ def train_demo(out, seed, overwrite):
 @models.command("info")
 @click.argument("model_dir", type=click.Path())
 def info(model_dir):
-    """Print a model directory's card after verifying its weights hash."""
+    """Print a model directory's card after verifying its weights hash.
+
+    Example:
+
+    \b
+      minescan models info gs://bucket/models/discovery-2024
+    """
     from ..models.card import read_model_card
 
     card = read_model_card(model_dir)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..scan.config import ScanConfig, load_yaml_or_json
+from ..scan.config import ScanConfig
+from ..validation import load_yaml_or_json, validate
 
 
 def scan_options(f):
@@ -16,20 +17,19 @@ def scan_options(f):
         click.option("--threshold", type=click.FloatRange(0, 1), help="p(mine) for a candidate (default: the model's, 0.6)."),
         click.option("--keep-no-ore", is_flag=True, help="Keep candidates classified no_ore, flagged kept=false, instead of dropping them."),
         click.option("--memory-budget-mb", type=click.IntRange(64), help="Working memory for one discovery sub-tile (MiB)."),
+        click.option("--input-scale", type=click.FloatRange(0, min_open=True), help="Multiply pixel values by this first (e.g. 10000 for reflectance 0–1)."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base: dict | None = None,
-                     discovery_model=None, impact_model=None) -> ScanConfig:
+def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
+                     discovery_model=None, impact_model=None, input_scale=None) -> ScanConfig:
     """One ScanConfig from a file, then command-line overrides; validated once."""
-    from pydantic import ValidationError
 
-    from ..errors import InputError
 
-    data = dict(base or {})
+    data: dict = {}
     if config_file:
         data.update(load_yaml_or_json(config_file))
     if discovery_model:
@@ -42,8 +42,6 @@ def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb, base
         data["drop_no_ore"] = False
     if memory_budget_mb is not None:
         data["memory_budget_mb"] = memory_budget_mb
-    try:
-        return ScanConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(f"scan config: '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    if input_scale is not None:
+        data["input_scale"] = input_scale
+    return validate(ScanConfig, data, f"scan config{' ' + str(config_file) if config_file else ''} is invalid")

@@ -9,11 +9,18 @@ from .options import scan_config_from, scan_options
 
 @click.command()
 @click.option("--manifest", required=True, help="Scene manifest (JSON or one URI per line), local or gs://.")
-@click.option("--out", "run", required=True, help="Run directory (local or gs://).")
+@click.option("--run", "run", required=True, help="Run directory (local or gs://).")
 @click.option("--index", type=click.IntRange(0), help="Scene index; default: $JOB_COMPLETION_INDEX.")
 @scan_options
-def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb):
-    """Scan one scene of MANIFEST into the run (one Kubernetes pod's work)."""
+def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb, input_scale):
+    """Scan one scene of MANIFEST into the run (one Kubernetes pod's work).
+
+    Example:
+
+    \b
+      minescan map --manifest gs://bucket/s2/2019/manifest.json --run gs://bucket/runs/2019 --index 7
+      JOB_COMPLETION_INDEX=7 minescan map --manifest manifest.json --run runs/2019
+    """
     from ..batch.runner import INDEX_ENV, index_from_env, map_scene
     from ..errors import InputError
 
@@ -22,7 +29,8 @@ def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, th
     if index is None:
         raise InputError(f"no scene index: pass --index N or set {INDEX_ENV}")
     config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
-                              discovery_model=discovery_model, impact_model=impact_model)
+                              discovery_model=discovery_model, impact_model=impact_model,
+                              input_scale=input_scale)
     outcome = map_scene(manifest, run, index, config=config)
     click.echo(f"{outcome.scene_id}: {outcome.status} ({outcome.counts.get('detections', 0)} detections) → {outcome.shard}")
 
@@ -32,7 +40,14 @@ def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, th
 @click.option("--allow-missing", is_flag=True, help="Reduce even if some scenes have no committed shard.")
 @click.option("--link-m", type=click.FloatRange(0, min_open=True), help="Detections closer than this (metres) form one site.")
 def reduce_cmd(run, allow_missing, link_m):
-    """Merge a run's committed scene shards into national sites."""
+    """Merge a run's committed scene shards into national sites.
+
+    Example:
+
+    \b
+      minescan reduce --run gs://bucket/runs/2019
+      minescan reduce --run runs/2019 --allow-missing --link-m 600
+    """
     from ..batch.runner import reduce_run
 
     out = reduce_run(run, allow_missing=allow_missing, link_m=link_m)
@@ -43,17 +58,24 @@ def reduce_cmd(run, allow_missing, link_m):
 
 @click.command()
 @click.option("--manifest", required=True, help="Scene manifest (JSON or one URI per line).")
-@click.option("--out", "run", required=True, help="Run directory (local or gs://).")
+@click.option("--run", "run", required=True, help="Run directory (local or gs://).")
 @click.option("--parallel", type=click.IntRange(1), default=1, show_default=True, help="Map processes at once.")
 @click.option("--retries", type=click.IntRange(0), default=2, show_default=True, help="Retries per index for non-permanent failures.")
 @click.option("--allow-missing", is_flag=True, help="Reduce even if some indices failed for good.")
 @scan_options
-def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb):
-    """Run the map for every scene in local processes (as pods would), then the reduce."""
+def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb, input_scale):
+    """Run the map for every scene in local processes (as pods would), then the reduce.
+
+    Example:
+
+    \b
+      minescan run-local --manifest scenes.txt --run runs/r1 --parallel 2
+    """
     from ..batch.runner import run_local
 
     map_args = _forward(discovery_model=discovery_model, impact_model=impact_model, config=config_file,
-                        threshold=threshold, memory_budget_mb=memory_budget_mb)
+                        threshold=threshold, memory_budget_mb=memory_budget_mb,
+                        input_scale=input_scale)
     if keep_no_ore:
         map_args.append("--keep-no-ore")
     codes, out = run_local(manifest, run, parallel=parallel, retries=retries, map_args=map_args,

@@ -13,15 +13,22 @@ from .options import scan_config_from, scan_options
 @click.option("--scene-id", help="Id recorded in every detection (default: file name without extension).")
 @click.option("--overwrite", is_flag=True, help="Replace a shard that is already committed in --out.")
 @scan_options
-def scan(scene, out, scene_id, overwrite, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb):
+def scan(scene, out, scene_id, overwrite, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb, input_scale):
     """Scan SCENE (a Sentinel-2 GeoTIFF) for mines and tailings dams.
 
     Writes probability.zarr, detections.parquet/.csv/.kml and, last, _SUCCESS.json to --out.
+
+    Example:
+
+    \b
+      minescan scan S2_2019_r0042c0017.tif --out results/r0042c0017
+      minescan scan gs://bucket/s2/scene.tif --out gs://bucket/shards/scene --threshold 0.7
     """
-    from ..batch.api import scan_to_shard
+    from ..batch.shard import scan_to_shard
 
     config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
-                              discovery_model=discovery_model, impact_model=impact_model)
+                              discovery_model=discovery_model, impact_model=impact_model,
+                              input_scale=input_scale)
     result = scan_to_shard(scene, out, config=config, scene_id=scene_id, overwrite=overwrite)
     c = result.counts
     click.echo(

@@ -236,26 +236,19 @@ def train_cmd(cube, labels, images, out, bands, width, tile, tiles_per_scene, po
       minescan series train --images tailings_seg_dev/ --folds 4 --width 16 --tile 128 \\
           --epochs 20 --out models/series-rgb
     """
-    from pydantic import ValidationError
-
-    from ..errors import InputError
     from ..series.train import SeriesTrainConfig, run_series_training
-    from ..training.loop import TrainSettings
     from ..training.progress import EpochReporter
+    from ..validation import validate
 
     built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
-    try:
-        config = SeriesTrainConfig(
-            out=out, cube=cube, labels=labels, images=images, bands=bands, width=width, tile=tile,
-            tiles_per_scene=tiles_per_scene, positive_share=positive_share, threshold=threshold,
-            folds=folds, window=window, step=step, name=name, version=model_version,
-            strategy=type(built).__name__,
-            max_steps=max_steps, overwrite=overwrite,
-            settings=TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                   seed=seed, deterministic=deterministic, mixed_precision=mixed_precision),
-        )
-    except ValidationError as exc:
-        raise InputError(f"series train: {exc.errors()[0]['msg']}") from None
+    settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+                "deterministic": deterministic, "mixed_precision": mixed_precision}
+    config = validate(SeriesTrainConfig, {
+        "out": out, "cube": cube, "labels": labels, "images": images, "bands": bands, "width": width,
+        "tile": tile, "tiles_per_scene": tiles_per_scene, "positive_share": positive_share,
+        "threshold": threshold, "folds": folds, "window": window, "step": step, "name": name,
+        "version": model_version, "strategy": type(built).__name__, "max_steps": max_steps,
+        "overwrite": overwrite, "settings": settings}, "series train config")
     with EpochReporter(folds + 1, epochs) as reporter:
         card = run_series_training(config, built, write=chief, on_epoch=reporter)
     if card is None:
@@ -298,7 +291,7 @@ def predict_cmd(cube, model_dir, out, years, threshold, window, step, overwrite)
 @series.command("map")
 @click.option("--regions", required=True, help="Text file of feature-cube URIs, one region per line (local or gs://).")
 @click.option("--model", "model_dir", required=True, help="Series model directory (local or gs://).")
-@click.option("--out", "run", required=True, help="Run directory: regions/<name>/ shards (local or gs://).")
+@click.option("--run", "run", required=True, help="Run directory: regions/<name>/ shards (local or gs://).")
 @click.option("--index", type=click.IntRange(0), help="Region index; default: $JOB_COMPLETION_INDEX.")
 @_window_options
 def map_cmd(regions, model_dir, run, index, window, step):
@@ -307,7 +300,7 @@ def map_cmd(regions, model_dir, run, index, window, step):
     \b
     Example:
       JOB_COMPLETION_INDEX=3 minescan series map --regions gs://b/regions.txt \\
-          --model gs://b/models/series --out gs://b/runs/series-2024
+          --model gs://b/models/series --run gs://b/runs/series-2024
     """
     from ..batch.runner import INDEX_ENV, index_from_env
     from ..errors import InputError

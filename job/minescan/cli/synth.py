@@ -53,7 +53,13 @@ def synth():
 @click.option("--lookalikes", type=click.IntRange(0),
               help="Water dams, river banks, towns, bare fields (default: by area).")
 def scene(out, size, seed, bands, truth_path, origin, nodata_fraction, mines, dams, lookalikes):
-    """Write a synthetic scene OUT (GeoTIFF, uint16, EPSG:4326) with mines and look-alikes."""
+    """Write a synthetic scene OUT (GeoTIFF, uint16, EPSG:4326) with mines and look-alikes.
+
+    Example:
+
+    \b
+      minescan synth scene area.tif --size 2048 --seed 1 --truth truth.geojson
+    """
     from ..synth import synthesize_scene, write_truth_geojson
 
     truth = synthesize_scene(
@@ -81,7 +87,14 @@ def scene(out, size, seed, bands, truth_path, origin, nodata_fraction, mines, da
               help="How many synthetic scenes to cut chips from.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT.")
 def chips(out, n, seed, kind, scene_size, n_scenes, overwrite):
-    """Write N training chips in the authors' layout OUT/<class>/<class>_00001.tif."""
+    """Write N training chips in the authors' layout OUT/<class>/<class>_00001.tif.
+
+    Example:
+
+    \b
+      minescan synth chips chips/discovery --n 400 --seed 3
+      minescan synth chips chips/impact --n 900 --seed 4 --kind impact
+    """
     from ..synth import write_chip_set
 
     counts = write_chip_set(out, n=n, seed=seed, kind=kind, scene_size=scene_size,

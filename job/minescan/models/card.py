@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ModelError
-from ..storage import sha256_file
+from ..storage import replace_dir, sha256_file
+from ..validation import validate
 
 if TYPE_CHECKING:
     import keras
@@ -59,6 +60,11 @@ class Normalization(BaseModel):
         if any(not s > 0 for s in self.std):
             raise ValueError("normalization std must be > 0 for every band")
         return self
+
+    def scaled(self, factor: float) -> "Normalization":
+        """The statistics for inputs in units `factor` times smaller: normalising x with them
+        equals normalising `factor`·x with these (how `--input-scale` is applied)."""
+        return Normalization(mean=[m / factor for m in self.mean], std=[s / factor for s in self.std])
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Normalise an array whose last axis is bands into a new float32 array.
@@ -87,8 +93,16 @@ class ModelCard(BaseModel):
     threshold: float | None = Field(
         None, description="p(mine) at or above which a cell (discovery) or pixel (series) is mining"
     )
-    weights_file: str = Field(WEIGHTS_FILE, description="file name of the Keras model")
+    weights_file: str = Field(
+        WEIGHTS_FILE, description="file name of the Keras model, inside the model directory"
+    )
     weights_sha256: str = Field(description="SHA-256 of the weights file, hex")
+    input_dtype: str | None = Field(
+        None, description="pixel type of the training data, e.g. uint16 (None: not recorded)"
+    )
+    input_range: tuple[float, float] | None = Field(
+        None, description="0.1 and 99.9 percentiles of the training data's values, all bands"
+    )
     training: dict[str, Any] = Field(
         default_factory=dict, description="data description: counts, source, seeds"
     )
@@ -107,6 +121,9 @@ class ModelCard(BaseModel):
             raise ValueError(f"a {self.kind} model needs a threshold")
         if self.kind == "series" and len(self.class_names) != 2:
             raise ValueError("a series model has two class names: negative, positive")
+        name = self.weights_file
+        if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+            raise ValueError(f"weights_file {name!r} must be a file name inside the model directory")
         return self
 
     @property
@@ -157,6 +174,8 @@ def save_model_dir(
     class_names: list[str] | tuple[str, ...],
     input_size: int,
     threshold: float | None = None,
+    input_dtype: str | None = None,
+    input_range: tuple[float, float] | None = None,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     overwrite: bool = False,
@@ -170,6 +189,9 @@ def save_model_dir(
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise ModelError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    if out.exists() and not (out / CARD_FILE).is_file() and (not out.is_dir() or any(out.iterdir())):
+        raise ModelError(f"{out} exists and is not a model directory; minescan never deletes what "
+                         "it did not write: choose a new or empty output directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a container's non-root user
@@ -185,6 +207,8 @@ def save_model_dir(
             class_names=list(class_names),
             input_size=input_size,
             threshold=threshold,
+            input_dtype=input_dtype,
+            input_range=input_range,
             weights_sha256=sha256_file(weights),
             training=training or {},
             metrics=metrics or {},
@@ -194,9 +218,9 @@ def save_model_dir(
         (staging / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
         if extras is not None:
             extras(staging, card)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        replace_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -226,12 +250,7 @@ def read_model_card(path: str | os.PathLike[str], *, verify: bool = True) -> Mod
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"cannot read {card_path}: {exc}") from None
-    try:
-        card = ModelCard.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "model.json"
-        raise ModelError(f"{card_path} is invalid at '{where}': {first['msg']}") from None
+    card = validate(ModelCard, raw, f"{card_path} is invalid", error=ModelError)
     if card.format_version != FORMAT_VERSION:
         raise ModelError(
             f"{card_path} has format_version {card.format_version}; this minescan reads "

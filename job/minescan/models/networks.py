@@ -1,4 +1,4 @@
-"""The paper's two networks, layer for layer (seed 000, Tables 2 and 3).
+"""The paper's two networks, layer for layer (Balaniuk et al. 2020, Tables 2 and 3).
 
 Discovery FCN (259,810 parameters for 12 bands): trained on 201x201 chips, where it emits a
 single cell; run on a whole scene it emits one cell per 27 px (see `geometry`).
@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..ores import IMPACT_CLASSES
+
 if TYPE_CHECKING:
     import keras
 
 DISCOVERY_CLASSES = ("not_mine", "mine")
-IMPACT_CLASSES = ("high", "low", "no_ore")
 #: index of the positive class in the discovery network's softmax
 MINE_INDEX = DISCOVERY_CLASSES.index("mine")
-
-DISCOVERY_PARAMS_12_BANDS = 259_810
-IMPACT_PARAMS_12_BANDS = 2_373_219
 
 
 def build_discovery_fcn(n_bands: int = 12) -> "keras.Model":

@@ -1,4 +1,4 @@
-"""Output writers and readers (DESIGN §7), all to local paths; another layer uploads them.
+"""Output writers and readers (docs/ARCHITECTURE.md, "Data contracts"), all to local paths; another layer uploads them.
 
 Per scene: `probability.zarr` (zarr v3 p(mine) cell grid) and `detections.parquet`
 (GeoParquet 1.1), plus CSV and KML for people. National: `write_sites` (GeoParquet,

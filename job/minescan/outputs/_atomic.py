@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..storage import replace_dir, write_local_atomic
+
 
 def _temp_sibling(path: Path, tag: str) -> Path:
     # The real suffix stays last: some writers (GDAL) pick their format from it.
@@ -21,12 +23,14 @@ def _temp_sibling(path: Path, tag: str) -> Path:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temp file path next to `path`; on success move it onto `path`, else delete it."""
+    """Yield a temp file path next to `path`; on success fsync it and move it onto `path`,
+    else delete it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target, "tmp")
     try:
         yield tmp
+        _fsync_file(tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -34,32 +38,27 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Like `atomic_path` for a directory store (zarr): build it aside, then swap it in.
-
-    POSIX cannot rename a directory onto a non-empty one, so an existing store is first
-    renamed aside and removed after the swap; a crash between the two renames leaves the
-    old store under its hidden name and nothing half-written under the real one.
-    """
+    """Like `atomic_path` for a directory store (zarr): build it aside, then swap it in with
+    `storage.replace_dir`, which keeps the old store until the new one stands in its place."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target, "tmp")
     try:
         yield tmp
-        old = None
-        if target.exists():
-            old = _temp_sibling(target, "old")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None and old.is_dir():
-            shutil.rmtree(old)
-        elif old is not None:
-            old.unlink()
+        replace_dir(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` as UTF-8 to `path` via `atomic_path`."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Write `text` as UTF-8 to `path`, whole or not at all (`storage.write_local_atomic`)."""
+    write_local_atomic(path, text.encode("utf-8"))
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -22,7 +22,7 @@ from ._atomic import atomic_path
 if TYPE_CHECKING:
     import pandas as pd
 
-#: one row per detection (a kept or flagged discovery cell), DESIGN §7 `detections.parquet`
+#: one row per detection (a kept or flagged discovery cell), docs/ARCHITECTURE.md, "Data contracts"
 DETECTION_COLUMNS: dict[str, str] = {
     "scene_id": "str",
     "cell_row": "int32",
@@ -38,11 +38,11 @@ DETECTION_COLUMNS: dict[str, str] = {
     "p_no_ore": "float32",
     "kept": "bool",  # False: `no_ore` won but the run keeps and flags such cells
     "model_version": "str",
-    "global_row": "Int64",  # national grid cell; null until the reduce assigns one
+    "global_row": "Int64",  # national grid cell (scene on the manifest grid); null otherwise
     "global_col": "Int64",
 }
 
-#: one row per site (a cluster of detections), DESIGN §7 `national/`
+#: one row per site (a cluster of detections), docs/ARCHITECTURE.md, "Data contracts"
 SITE_COLUMNS: dict[str, str] = {
     "site_id": "str",
     "lon": "float64",  # p_mine-weighted centroid of the site's detections

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..batch.manifest import GridDef
-from ..errors import InputError
 
 
 class ScanConfig(BaseModel):
@@ -34,27 +31,16 @@ class ScanConfig(BaseModel):
         0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"
     )
     impact_batch_size: int = Field(1024, ge=1, description="patches per impact-network batch")
+    input_scale: float | None = Field(
+        None, gt=0, description="multiply pixel values by this before the networks (e.g. 10000 "
+        "for reflectance 0–1 where the models learnt reflectance×10000); None: the file's units"
+    )
+    max_scene_pixels: int = Field(
+        400_000_000, ge=201 * 201, description="refuse, before reading, a scene declaring more "
+        "pixels than this (20,000² by default; a paper scene is 9,423²)"
+    )
     grid: GridDef | None = Field(
         None,
         description="the manifest's global grid, for national cell indices (set by `map`); "
         "None: scene-local cells only",
     )
-
-
-def load_yaml_or_json(path: str | Path) -> dict:
-    """Read a config file (YAML or JSON) into a dict, with a clear error if it is not one."""
-    import json
-
-    text = Path(path).read_text()
-    try:
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-    except Exception as exc:
-        raise InputError(f"cannot parse config {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"config {path} must hold a mapping of settings")
-    return data

@@ -1,4 +1,4 @@
-"""Geometry of the discovery network (seed 000, Table 2), derived once and tested alone.
+"""Geometry of the discovery network (Balaniuk et al. 2020, Table 2), derived once and tested alone.
 
 The network is conv3x3(same) → pool3 → conv3x3(same) → pool3 → conv3x3(same) → pool3 →
 conv7x7(valid) → conv1x1. Tracing one output cell back through it:
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 #: output stride of the discovery network (three 3x3/3 pools)
 STRIDE = 27
-#: training chip edge, px (2 km at 10 m; seed 000 §3.1)
+#: training chip edge, px (2 km at 10 m; Balaniuk et al. 2020, §3.1)
 CHIP = 201
 #: offset of a cell's chip centre from its chip origin, px
 CENTRE_OFFSET = CHIP // 2
@@ -38,7 +38,7 @@ CENTRE_OFFSET = CHIP // 2
 RF_BEFORE = 13
 RF_AFTER = 1
 RECEPTIVE_FIELD = RF_BEFORE + CHIP + RF_AFTER
-#: impact classifier patch edge, px (200 m; seed 000 §3.1)
+#: impact classifier patch edge, px (200 m; Balaniuk et al. 2020, §3.1)
 PATCH = 21
 #: last-layer kernel, in pooled units: the 7x7 valid conv eats 6 cells
 _TAIL_CELLS = 6

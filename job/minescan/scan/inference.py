@@ -94,10 +94,6 @@ class ImpactScores:
     probabilities: np.ndarray  # (n, n_classes) float32
     class_names: tuple[str, ...]
 
-    @property
-    def winner(self) -> np.ndarray:
-        return np.asarray(self.class_names, dtype=object)[np.argmax(self.probabilities, axis=1)]
-
 
 def classify_patches(
     model: "keras.Model", patches: np.ndarray, class_names: tuple[str, ...], batch_size: int = 1024

@@ -28,9 +28,11 @@ from .inference import (
 )
 from .scene import (
     SceneInfo,
+    check_input_values,
     inspect_scene,
     open_raster,
     pixel_centres_lonlat,
+    read_window,
     valid_mask,
 )
 
@@ -77,7 +79,11 @@ def scan_scene(
     threshold = discovery.card.threshold if config.threshold is None else config.threshold
     timings: dict[str, float] = {}
     with open_raster(path) as src:
-        scene = inspect_scene(src, tuple(discovery.card.bands), scene_id)
+        scene = inspect_scene(src, tuple(discovery.card.bands), scene_id,
+                              max_pixels=config.max_scene_pixels)
+        check_input_values(src, scene, discovery.card, config.input_scale)
+        if config.input_scale is not None:
+            discovery, impact = (_rescaled(m, config.input_scale) for m in (discovery, impact))
         n_bands = len(scene.band_indexes)
         tile_pixels = max_tile_pixels_for_budget(config.memory_budget_mb * 2**20, n_bands)
         tiles = geometry.plan_subtiles(scene.height, scene.width, tile_pixels)
@@ -136,10 +142,7 @@ def _scan_tile(src, scene, tile, runner, discovery, impact, config, threshold, p
 
     rows, cols = tile.row.pixels, tile.col.pixels
     with timed(timings, "read"):
-        raw = src.read(
-            list(scene.band_indexes),
-            window=Window(cols.start, rows.start, len(cols), len(rows)),
-        )
+        raw = read_window(src, scene, Window(cols.start, rows.start, len(cols), len(rows)))
         valid = valid_mask(raw, scene.nodata)
     n_valid = int(valid.sum())
     cell_rows = slice(tile.row.cells.start, tile.row.cells.stop)
@@ -209,6 +212,14 @@ def _usable_cells(valid: np.ndarray, tile: geometry.SubTile, max_nodata_fraction
     chip_bad = box_sums(geometry.CHIP, 0)
     patch_bad = box_sums(geometry.PATCH, geometry.CENTRE_OFFSET - geometry.PATCH // 2)
     return (patch_bad == 0) & (chip_bad <= max_nodata_fraction * geometry.CHIP * geometry.CHIP)
+
+
+def _rescaled(model: "LoadedModel", scale: float) -> "LoadedModel":
+    """The model with normalisation statistics for inputs `scale` times smaller."""
+    from dataclasses import replace
+
+    card = model.card.model_copy(update={"normalization": model.card.normalization.scaled(scale)})
+    return replace(model, card=card)
 
 
 def _model_version(discovery: "LoadedModel", impact: "LoadedModel") -> str:

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..bands import S2_BANDS
+from ..bands import select_bands
 from ..errors import InputError
 from . import geometry
 
 if TYPE_CHECKING:
     import rasterio
     from affine import Affine
+
+    from ..models.card import ModelCard
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,6 @@ class SceneInfo:
         return self.height, self.width
 
 
-def scene_id_from_path(path: str) -> str:
-    name = Path(str(path).rstrip("/")).name
-    for suffix in (".tif", ".tiff", ".TIF", ".TIFF", ".vrt"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def open_raster(path: str) -> "rasterio.DatasetReader":
     """rasterio.open with a user-facing error for anything that is not a readable raster."""
     import rasterio
@@ -65,9 +59,13 @@ def open_raster(path: str) -> "rasterio.DatasetReader":
 
 
 def inspect_scene(
-    src: "rasterio.DatasetReader", model_bands: tuple[str, ...], scene_id: str | None = None
+    src: "rasterio.DatasetReader",
+    model_bands: tuple[str, ...],
+    scene_id: str | None = None,
+    *,
+    max_pixels: int | None = None,
 ) -> SceneInfo:
-    """Validate an open scene against a model's band list."""
+    """Validate an open scene against a model's band list, before anything is read."""
     path = src.name
     if src.crs is None:
         raise InputError(
@@ -79,15 +77,27 @@ def inspect_scene(
             f"{path} is {src.height}×{src.width} px, smaller than one {geometry.CHIP}×{geometry.CHIP}"
             " px chip (2 km at 10 m): give a larger scene"
         )
+    if max_pixels is not None and src.height * src.width > max_pixels:
+        raise InputError(
+            f"{path} declares {src.height}×{src.width} px, more than max_scene_pixels "
+            f"({max_pixels:,}); cut it into scenes (`minescan acquire scenes` does) or raise "
+            "max_scene_pixels in the scan config"
+        )
     if not all(np.issubdtype(np.dtype(d), np.number) for d in src.dtypes):
         raise InputError(f"{path} has non-numeric bands {set(src.dtypes)}")
-    if not math.isfinite(src.transform.determinant) or src.transform.determinant == 0:
-        raise InputError(f"{path} has a degenerate geotransform {tuple(src.transform)[:6]}")
-    band_indexes = _select_bands(src, model_bands)
+    t = src.transform
+    if not math.isfinite(t.determinant) or t.determinant == 0:
+        raise InputError(f"{path} has a degenerate geotransform {tuple(t)[:6]}")
+    if t.b != 0 or t.d != 0:
+        raise InputError(
+            f"{path} has a rotated or sheared geotransform {tuple(t)[:6]}; the scan needs "
+            "north-up pixels: warp it first (gdalwarp -t_srs EPSG:4326 IN OUT)"
+        )
+    band_indexes = select_bands(src.descriptions, src.count, model_bands, path)
     nodata = tuple(src.nodatavals[i - 1] for i in band_indexes)
     return SceneInfo(
         path=path,
-        scene_id=scene_id or scene_id_from_path(path),
+        scene_id=scene_id or Path(path).stem,
         height=src.height,
         width=src.width,
         crs_wkt=src.crs.to_wkt(),
@@ -97,23 +107,84 @@ def inspect_scene(
     )
 
 
-def _select_bands(src: "rasterio.DatasetReader", model_bands: tuple[str, ...]) -> tuple[int, ...]:
-    """Pick the model's bands by name when the file names its bands, else by position."""
-    names = [d.strip().upper() if d else "" for d in src.descriptions]
-    if names and all(n in S2_BANDS for n in names):
-        missing = [b for b in model_bands if b not in names]
-        if missing:
-            raise InputError(
-                f"{src.name} has bands {names} but the model needs {list(model_bands)}: "
-                f"missing {missing}"
-            )
-        return tuple(names.index(b) + 1 for b in model_bands)
-    if src.count != len(model_bands):
+#: sample windows read to judge a scene's value range (a 4 × 4 grid of 64-px squares)
+_SAMPLE_GRID, _SAMPLE_PX = 4, 64
+#: a scene whose typical value is this far (×) from the training data's is in other units
+_RANGE_FACTOR = 20.0
+
+
+def check_input_values(
+    src: "rasterio.DatasetReader", scene: SceneInfo, card: "ModelCard", scale: float | None
+) -> None:
+    """Refuse a scene whose pixel type or values cannot be the model's input.
+
+    The model card records what the network was trained on (`input_dtype`, `input_range`,
+    and always the per-band mean). A scene stored as int8, or as reflectance 0–1 where the
+    model learnt reflectance × 10000, would scan to zero detections without a word; with
+    `scale` (``--input-scale``) the user says how to convert, and the check applies to the
+    scaled values.
+    """
+    factor = 1.0 if scale is None else float(scale)
+    hint = "pass --input-scale S (S × value = the model's units, e.g. 10000 for reflectance 0–1)"
+    dtype = np.dtype(src.dtypes[scene.band_indexes[0] - 1])
+    mean = np.asarray(card.normalization.mean, np.float64)
+    top = float(card.input_range[1]) if card.input_range else float(np.max(mean))
+    reach = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else np.inf
+    if reach * factor < 0.5 * top:
         raise InputError(
-            f"{src.name} has {src.count} bands but the model expects {len(model_bands)} "
-            f"({','.join(model_bands)}): export the scene with the model's bands in that order"
+            f"{scene.path} stores {dtype} pixels (at most {reach}), but the model was trained on "
+            f"{card.input_dtype or 'values'} up to {top:g}: re-export the scene as "
+            f"{card.input_dtype or 'the training data type'}, or {hint}"
         )
-    return tuple(range(1, src.count + 1))
+    sample = _sample_values(src, scene)
+    if sample is None:
+        return  # no valid pixel in the sample; the scan itself reports an all-nodata scene
+    typical = np.median(sample, axis=0) * factor
+    usable = mean > 0
+    if not usable.any():
+        return
+    ratio = float(np.median(np.maximum(typical[usable], 1e-12) / mean[usable]))
+    if not 1 / _RANGE_FACTOR <= ratio <= _RANGE_FACTOR:
+        raise InputError(
+            f"{scene.path} has typical values {np.median(typical):.4g} where the model's training "
+            f"data had {np.median(mean):.4g} ({ratio:.3g}×): the scene is in other units; {hint}"
+        )
+
+
+def _sample_values(src: "rasterio.DatasetReader", scene: SceneInfo) -> np.ndarray | None:
+    """(n, bands) valid pixels from a grid of small windows spread over the scene."""
+    from rasterio.windows import Window
+
+    side = min(_SAMPLE_PX, scene.height, scene.width)
+    rows = np.linspace(0, scene.height - side, _SAMPLE_GRID).astype(int)
+    cols = np.linspace(0, scene.width - side, _SAMPLE_GRID).astype(int)
+    found = []
+    for r in rows:
+        for c in cols:
+            raw = read_window(src, scene, Window(int(c), int(r), side, side))
+            valid = valid_mask(raw, scene.nodata)
+            found.append(raw[:, valid].T.astype(np.float64))
+    values = np.concatenate(found)
+    return values if len(values) else None
+
+
+def read_window(src: "rasterio.DatasetReader", scene: SceneInfo, window) -> np.ndarray:
+    """(bands, h, w) of the scene's model bands in `window`; a file that fails to decode
+    (truncated, corrupt) is an `InputError` naming it."""
+    from rasterio.errors import RasterioError
+
+    try:
+        return src.read(list(scene.band_indexes), window=window)
+    except RasterioError as exc:
+        raise InputError(
+            f"{scene.path} cannot be read at rows {window.row_off}–{window.row_off + window.height}, "
+            f"cols {window.col_off}–{window.col_off + window.width} ({_first_line(exc)}): the file is "
+            "truncated or corrupt; download or export it again"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def valid_mask(raw: np.ndarray, nodata: tuple[float | None, ...]) -> np.ndarray:
@@ -146,11 +217,18 @@ def pixel_centres_lonlat(
 
     crs = CRS.from_wkt(crs_wkt)
     if crs.to_epsg() == 4326 or len(xs) == 0:
-        return xs, ys
+        return normalize_lon(xs), ys
     from rasterio.warp import transform as warp
 
     lon, lat = warp(crs, CRS.from_epsg(4326), xs.tolist(), ys.tolist())
-    return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
+    return normalize_lon(np.asarray(lon, np.float64)), np.asarray(lat, np.float64)
+
+
+def normalize_lon(lon: np.ndarray) -> np.ndarray:
+    """Longitudes wrapped into [−180, 180): a scene that crosses the antimeridian on an
+    EPSG:4326 grid has pixel centres past 180° east, which no GIS accepts."""
+    lon = np.asarray(lon, np.float64)
+    return np.where((lon >= -180.0) & (lon < 180.0), lon, (lon + 180.0) % 360.0 - 180.0)
 
 
 def cell_transform(transform: "Affine") -> "Affine":

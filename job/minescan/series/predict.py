@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from ..models.card import LoadedModel, Normalization
 
 log = logging.getLogger(__name__)
+
+#: the class cube's name inside a region's shard
+CLASSES = "classes.zarr"
 
 
 def predict_probability(model: Any, x: np.ndarray, norm: Normalization, *, window: int = WINDOW,
@@ -123,8 +127,11 @@ def region_uris(regions: str) -> list[str]:
 
 
 def region_name(uri: str) -> str:
+    """A region's id: its cube's name without `.zarr`, checked like a scene id."""
+    from ..batch.layout import check_scene_id
+
     name = uri.rstrip("/").rsplit("/", 1)[-1]
-    return name[: -len(".zarr")] if name.endswith(".zarr") else name
+    return check_scene_id(name[: -len(".zarr")] if name.endswith(".zarr") else name)
 
 
 def predict_region(regions: str, model_path: str, run: str, index: int, *, window: int = WINDOW,
@@ -132,26 +139,30 @@ def predict_region(regions: str, model_path: str, run: str, index: int, *, windo
     """Classify region `index` of the regions file into the shard `run/regions/<name>/`.
 
     One Kubernetes pod's work, like the scan's `map`: the cube is downloaded, classified and
-    committed with a success marker (`storage.publish_shard`), so a retried or racing pod
-    skips a region already committed and never leaves a half-written class cube.
+    committed whole with a marker (`batch.commit`, create-once), so a retried or racing pod
+    skips a region already committed and a reader never sees a half-written class cube.
     """
     import tempfile
 
     from .. import storage
+    from ..batch.commit import publish, read_committed
 
     uris = region_uris(regions)
     if not 0 <= index < len(uris):
         raise InputError(f"region index {index} is outside 0..{len(uris) - 1} of {regions}")
     name = region_name(uris[index])
     shard = storage.join(run, "regions", name)
-    if storage.read_shard(shard) is not None:
+    if read_committed(shard) is not None:
         return {"region": name, "status": "already committed", "shard": shard}
     with tempfile.TemporaryDirectory(prefix="minescan-series-") as tmp:
         cube = storage.localize(uris[index], Path(tmp) / "in")
-        staging = Path(tmp) / "shard"
-        years = predict_cube(cube, model_path, staging / "classes.zarr", window=window, step=step)
-        committed = storage.publish_shard(staging, shard, {
-            "region": name, "cube": uris[index], "years": [years[0], years[-1]], "model": str(model_path)})
+
+        def fill(staging: Path) -> dict[str, object]:
+            years = predict_cube(cube, model_path, staging / CLASSES, window=window, step=step)
+            return {"region": name, "cube": uris[index], "years": [years[0], years[-1]],
+                    "model": str(model_path)}
+
+        committed = publish(shard, fill)
     status = "committed" if committed else "already committed"
     log.info("region %s %s", name, status, extra={"region": name, "shard": shard, "status": status})
     return {"region": name, "status": status, "shard": shard}

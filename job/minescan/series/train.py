@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import InputError, ModelError
 from ..models.card import ModelCard, Normalization, save_model_dir
-from ..training.data import compute_normalization
+from ..training.data import compute_normalization, value_range
 from ..training.loop import IGNORE, Segmentation, TrainSettings, train
 from .baseline import SpectralBaseline, fit_baseline
 from .cube import open_feature_cube
@@ -198,7 +198,8 @@ def run_series_training(config: SeriesTrainConfig, strategy: Any, *, write: bool
     card = save_model_dir(
         model, out, kind="series", name=config.name or "series", version=version,
         bands=list(source.bands), normalization=norm, class_names=list(CLASS_NAMES),
-        input_size=config.tile, threshold=config.threshold, training=training, metrics=metrics,
+        input_size=config.tile, threshold=config.threshold, input_range=value_range(tiles.x),
+        training=training, metrics=metrics,
         overwrite=config.overwrite,
         extras=lambda staged, card: write_series_report(staged / REPORT_DIR, card, cv),
     )

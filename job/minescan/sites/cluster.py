@@ -1,6 +1,6 @@
 """From detections to sites: keep each national cell once, cluster, score against truth.
 
-The paper's analysts saw each mine as "a cloud of nearby marks" (seed 000 §4.3); a site is
+The paper's analysts saw each mine as "a cloud of nearby marks" (Balaniuk et al. 2020, §4.3); a site is
 one such cloud: detections linked when they lie within `link_m` of each other (single
 linkage), so a site follows an elongated pit or a chain of ponds without a fixed radius.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..ores import IMPACT_CLASSES
 from ..scan import geometry
 
 #: metres per degree of latitude, and of longitude at the equator (WGS84, good to 0.5 %)
@@ -22,7 +23,6 @@ _M_PER_DEG_LON = 111_320.0
 CELL_AREA_KM2 = (geometry.STRIDE * 10 / 1000) ** 2
 #: detections closer than this belong to one site (a little over two cells diagonally)
 DEFAULT_LINK_M = 800.0
-IMPACT_ORDER = ("high", "low", "no_ore")
 
 
 def local_metres(lon: np.ndarray, lat: np.ndarray, lat0: float) -> np.ndarray:
@@ -96,7 +96,7 @@ def build_sites(detections: pd.DataFrame, link_m: float = DEFAULT_LINK_M) -> tup
     agg["lon"] = agg.pop("_wlon") / agg["_w"]
     agg["lat"] = agg.pop("_wlat") / agg.pop("_w")
     means = agg[["p_high", "p_low", "p_no_ore"]].to_numpy()
-    agg["impact_class"] = np.asarray(IMPACT_ORDER, dtype=object)[np.argmax(means, axis=1)]
+    agg["impact_class"] = np.asarray(IMPACT_CLASSES, dtype=object)[np.argmax(means, axis=1)]
     agg["area_km2"] = (agg["n_detections"] * CELL_AREA_KM2).round(4)
     agg = agg.sort_values(["p_mine_max", "lat", "lon"], ascending=[False, False, True], kind="stable")
     agg["site_id"] = [f"S{k + 1:05d}" for k in range(len(agg))]

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..bands import DEFAULT_BANDS
 from ..errors import InputError
+from ..ores import IMPACT_CLASSES
 from .kinds import CRS, NODATA, ChipInfo, SceneTruth, TruthObject
 from .plan import _point_in, _rng, scene_transform
 from .truth import make_training_scenes
@@ -185,7 +186,6 @@ def sample_discovery_chips(
     return _finish([pos, hard + rand], [1, 0], rng, size, truths[0].bands)
 
 
-IMPACT_LABELS = ("high", "low", "no_ore")  # = minescan.models.IMPACT_CLASSES
 
 
 def sample_impact_patches(
@@ -196,7 +196,7 @@ def sample_impact_patches(
     *,
     min_inside: float = 0.6,
 ) -> tuple[np.ndarray, np.ndarray, tuple[ChipInfo, ...]]:
-    """Balanced impact patches: x uint16 (n, size, size, B), y index into IMPACT_LABELS.
+    """Balanced impact patches: x uint16 (n, size, size, B), y index into IMPACT_CLASSES.
 
     high / low patches are centred on a target of that impact with ≥ `min_inside` of the
     patch inside it; no_ore patches are centred on look-alikes (half) or background (half)
@@ -344,7 +344,7 @@ def write_chip_set(
                 names: tuple[str, ...] = ("not_mine", "mine")
             else:
                 x, y, info = sample_impact_patches(truths, n, seed)
-                names = IMPACT_LABELS
+                names = IMPACT_CLASSES
             write_chip_folders(
                 staging, x, y, names, lambda i: info[i].transform, bands=bands, seed=seed,
                 metadata={"kind": kind, "scene_size": scene_size, "n_scenes": n_scenes,

@@ -4,7 +4,7 @@ Random uint16 chips of the paper's shapes go through the same index schedule, pe
 normalisation, tf.data pipeline and custom step as real training. One warm-up epoch (graph
 tracing) is timed apart. The paper's anchors: discovery 30 epochs of ~2,860 chips in
 ~100 s (≈ 860 chips/s incl. validation) and impact 30 epochs of 1,275 chips in 27 s
-(≈ 1,400 chips/s), both on a Colab GPU (seed 000 §4.1–4.2).
+(≈ 1,400 chips/s), both on a Colab GPU (Balaniuk et al. 2020, §4.1–4.2).
 
     python -m minescan.training.bench --json bench.json      (or `minescan train bench`)
 """

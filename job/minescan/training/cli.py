@@ -180,6 +180,7 @@ def _train_command(kind: str) -> click.Command:
         f"Train the {kind} network: k-fold CV report, then the final model on all chips.\n\n"
         f"Chips are {'201×201 (2×2 km)' if kind == 'discovery' else '21×21 (200×200 m)'}; classes "
         f"{'not_mine, mine' if kind == 'discovery' else 'high, low, no_ore (or ore names)'}."
+        f"\n\nExample:\n\n\b\n  minescan train {kind} --data chips/{kind} --out models/{kind} --folds 10"
     )
     command.short_help = f"Train the {kind} network (k-fold CV + final model)."
     return command
@@ -202,7 +203,13 @@ train.add_command(_train_command("impact"))
 @_strategy_options
 def bench(kind, n_chips, epochs, batch_size, n_bands, json_out, strategy, service, job_name,
           workers, port) -> None:
-    """Measure training chips/s of both networks on this machine."""
+    """Measure training chips/s of both networks on this machine.
+
+    Example:
+
+    \b
+      minescan train bench --kind discovery --epochs 2 --json bench.json
+    """
     from .bench import benchmark, environment
 
     built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
@@ -229,7 +236,13 @@ def bench(kind, n_chips, epochs, batch_size, n_bands, json_out, strategy, servic
               help="Write the metrics as JSON here.")
 def evaluate(model_dir, data, scenes, points, label_column, ore_column, ore_map, gold_impact,
              json_out) -> None:
-    """Score a model on a held-out set: accuracy, F1, precision, recall, ROC AUC, kappa."""
+    """Score a model on a held-out set: accuracy, F1, precision, recall, ROC AUC, kappa.
+
+    Example:
+
+    \b
+      minescan evaluate models/discovery --data chips/holdout
+    """
     from .crossval import evaluate_model
     from .report import write_json
 

@@ -1,6 +1,6 @@
 """Cross-validation, the final model, and the model directory: `minescan train` as a function.
 
-Protocol (seed 000 §4.1–4.2): k-fold (10) with classes spread evenly, 30 epochs, metrics per
+Protocol (Balaniuk et al. 2020, §4.1–4.2): k-fold (10) with classes spread evenly, 30 epochs, metrics per
 validation fold, mean ± sd across folds, mean confusion matrix. Normalisation statistics
 come from each training fold only, so the validation fold never leaks into its own
 preprocessing. Both the paper's random split and a spatially grouped split are reported
@@ -25,7 +25,7 @@ from ..errors import InputError, ModelError
 from ..models.card import ModelCard, load_model_dir, save_model_dir
 from ..ores import Impact, load_ore_mapping
 from . import folds as folds_mod
-from .data import ChipSet, DataSpec, compute_normalization, load_chips
+from .data import ChipSet, DataSpec, compute_normalization, load_chips, value_range
 from .loop import CHIP_SIZE, CLASS_NAMES, Kind, TrainSettings, predict, train
 from .metrics import classification_metrics, summarize_folds
 
@@ -197,6 +197,7 @@ def run_training(
         model, out, kind=config.kind, name=config.name or config.kind, version=version,
         bands=list(chips.bands), normalization=norm, class_names=list(chips.class_names),
         input_size=chips.size, threshold=config.threshold if config.kind == "discovery" else None,
+        input_dtype=str(chips.x.dtype), input_range=value_range(chips.x),
         training=training, metrics=metrics, overwrite=config.overwrite,
         extras=lambda staged, card: write_report(staged / REPORT_DIR, card=card, cv=cv,
                                                  final_history=history.as_dict()),

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..bands import select_bands
 from ..errors import InputError
 from ..models.card import Normalization
 from ..ores import OreMapping, classify_ore
@@ -207,7 +208,7 @@ def read_chip_file(
 
     try:
         with rasterio.open(path) as src:
-            indexes = band_indexes(src.descriptions, src.count, bands, str(path))
+            indexes = list(select_bands(src.descriptions, src.count, bands, str(path)))
             if (src.height, src.width) != (size, size):
                 raise InputError(
                     f"{path} is {src.height}×{src.width} px; chips for this network must be "
@@ -220,24 +221,6 @@ def read_chip_file(
     chip = np.moveaxis(data, 0, -1)
     check_finite(chip, str(path))
     return chip, centre
-
-
-def band_indexes(
-    descriptions: tuple[str | None, ...], count: int, bands: tuple[str, ...], where: str
-) -> list[int]:
-    """1-based band indexes of `bands`: by description when the file names its bands."""
-    names = [d for d in descriptions if d]
-    if len(names) == count:
-        missing = [b for b in bands if b not in names]
-        if missing:
-            raise InputError(f"{where} has bands {names}, missing {missing}; check --bands")
-        return [names.index(b) + 1 for b in bands]
-    if count != len(bands):
-        raise InputError(
-            f"{where} has {count} bands but {len(bands)} are expected ({', '.join(bands)}); "
-            "check --bands"
-        )
-    return list(range(1, count + 1))
 
 
 def check_finite(chip: np.ndarray, where: str) -> None:
@@ -394,7 +377,7 @@ def read_point_chips(
     for scene in scenes:
         try:
             with rasterio.open(scene) as src:
-                indexes = band_indexes(src.descriptions, src.count, bands, str(scene))
+                indexes = list(select_bands(src.descriptions, src.count, bands, str(scene)))
                 xs, ys = warp("EPSG:4326", src.crs, lon.tolist(), lat.tolist())
                 rows, cols = rasterio.transform.rowcol(src.transform, xs, ys)
                 for i, (r, c) in enumerate(zip(rows, cols)):
@@ -597,3 +580,13 @@ def compute_normalization(x: np.ndarray, indices: np.ndarray, chunk: int = 64) -
     std = np.sqrt(var)
     std[std <= 1e-6 * np.maximum(np.abs(mean), 1.0)] = 1.0
     return Normalization(mean=mean.tolist(), std=std.tolist())
+
+
+def value_range(x: np.ndarray, max_chips: int = 512) -> tuple[float, float]:
+    """0.1 and 99.9 percentiles of the chips' values over all bands: what the model card
+    records as the training data's range, so a scan can refuse a scene in other units.
+    No-data (NaN) is left out."""
+    step = max(1, len(x) // max_chips)
+    sample = np.asarray(x[::step], dtype=np.float64).ravel()
+    lo, hi = np.nanpercentile(sample, [0.1, 99.9])
+    return float(lo), float(hi)

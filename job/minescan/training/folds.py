@@ -1,7 +1,7 @@
 """Cross-validation splits: the paper's random stratified k-fold, and a spatially grouped one.
 
 The paper augmented its data with "several coordinates at strategic points of the mining
-sites" (seed 000 §3.1): overlapping chips of one mine end up on both sides of a random
+sites" (Balaniuk et al. 2020, §3.1): overlapping chips of one mine end up on both sides of a random
 split, so random k-fold measures memory of the site as much as skill. The grouped split
 puts every chip whose centre lies within `distance_m` of another's in the same group
 (single linkage, i.e. connected components), and whole groups into folds.

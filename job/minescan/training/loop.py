@@ -12,8 +12,9 @@ which chips each replica reads, without shipping data between workers.
 
 What is learnt is an `Objective`: `Classification` for the paper's two networks (one class
 per chip, categorical cross-entropy on the softmax *output*, not logits; the authors'
-notebook mixed the two, see docs/TRAINING.md) and `Segmentation` for the MapBiomas U-Net
-(a 0/1 mask per tile, binary cross-entropy on the sigmoid over the labelled pixels only).
+notebook mixed the two; docs/ARCHITECTURE.md, "The networks") and `Segmentation` for the
+MapBiomas U-Net (a 0/1 mask per tile, binary cross-entropy on the sigmoid over the labelled
+pixels only).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from ..models.networks import (
     build_discovery_fcn,
     build_impact_cnn,
 )
+from ..scan import geometry
 
 Kind = Literal["discovery", "impact"]
 
 #: the paper's learning rates: Keras' Adam default for discovery, 1e-4 for impact (§3.3–3.4);
 #: the MapBiomas ATBD states none for its U-Net, so it gets Keras' Adam default
 DEFAULT_LEARNING_RATE = {"discovery": 1e-3, "impact": 1e-4, "series": 1e-3}
-CHIP_SIZE = {"discovery": 201, "impact": 21}
+CHIP_SIZE = {"discovery": geometry.CHIP, "impact": geometry.PATCH}
 CLASS_NAMES = {"discovery": DISCOVERY_CLASSES, "impact": IMPACT_CLASSES}
 
 
