@@ -9,6 +9,10 @@ EXTRAS ?= cpu,dev
 OUT ?= demo-out
 BENCH_OUT ?= bench-out
 BENCH_SIZE ?= 9216
+SERIES_OUT ?= demo-series
+# the real Sentinel-2 RGB tailings scenes (img_NNN.tif + mask_NNN.tif), never copied into the repo
+TAILINGS ?= ../shared/data/tailings_seg_dev
+SERIES_REAL_OUT ?= series-real-out
 
 IMAGE ?= minescan
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -16,10 +20,12 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench demo-models clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo demo-series series-real bench demo-models clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
+	@echo "make demo-series the MapBiomas time series on synthetic Landsat regions, scored per year"
+	@echo "make series-real train + 4-fold-evaluate the U-Net on the real RGB tailings scenes (TAILINGS=...)"
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
@@ -47,6 +53,19 @@ test-slow: install
 demo: install
 	$(MINESCAN) demo --out $(OUT)
 
+demo-series: install
+	$(MINESCAN) series demo --out $(SERIES_OUT) --overwrite
+
+# A reproducible U-Net on the real RGB scenes: 4-fold cross-validation over whole scenes
+# (U-Net and spectral baseline on every held-out scene), then the model on all 12 scenes;
+# then both scored on every scene by `series evaluate` (in-sample: the folds are the figures).
+series-real: install
+	$(MINESCAN) series train --images $(TAILINGS) --out $(SERIES_REAL_OUT)/model --folds 4 \
+	    --width 16 --tile 128 --tiles-per-scene 24 --epochs 20 --seed 0 --deterministic \
+	    --name series-tailings-rgb --model-version 1 --overwrite
+	$(MINESCAN) series evaluate --model $(SERIES_REAL_OUT)/model --images $(TAILINGS) \
+	    --json $(SERIES_REAL_OUT)/evaluate-in-sample.json
+
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
@@ -72,4 +91,4 @@ deploy:
 	IMAGE=$(IMAGE) TAG=$(TAG) GSA=$(GSA) MANIFEST=$(MANIFEST) RUN=$(RUN) SCENES=$(SCENES) scripts/deploy.sh $(OVERLAY)
 
 clean:
-	rm -rf $(OUT) $(BENCH_OUT) build dist job/*.egg-info
+	rm -rf $(OUT) $(BENCH_OUT) $(SERIES_OUT) $(SERIES_REAL_OUT) build dist job/*.egg-info

@@ -2,8 +2,9 @@
 
 What the U-Net has to beat to be worth its parameters. Candidate indices, from the input's
 own bands: each band, the brightness (mean of all bands) and the normalised difference of
-every pair of bands — for Landsat features that includes MNDWI-like water and NDSI-like
-soil contrasts, for RGB the water/vegetation contrasts of green, red and blue. The index,
+every pair of reflectance bands (bands never negative in the training pixels; a band that
+is already an index, such as NDVI, is not differenced again) — for RGB the water and
+vegetation contrasts of blue, green and red; the Landsat cube has MNDWI, NDVI and NDSI. The index,
 threshold and side (mining above or below) with the highest pixel F1 on the training
 pixels win; the fit is exact over the sampled pixels (every cut point is tried).
 """
@@ -22,7 +23,7 @@ from ..training.loop import IGNORE
 from .data import LabelledScene
 
 #: labelled pixels drawn (uniformly) per scene for the fit
-PIXELS_PER_SCENE = 200_000
+PIXELS_PER_SCENE = 50_000
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ class SpectralBaseline:
         return cls(str(raw["index"]), float(raw["threshold"]), bool(raw["above"]), float(raw["f1_train"]))
 
 
-def index_names(bands: Sequence[str]) -> list[str]:
-    return ([f"band:{b}" for b in bands] + ["brightness"]
-            + [f"nd:{a},{b}" for a, b in combinations(bands, 2)])
+def index_names(bands: Sequence[str], reflectances: Sequence[str] | None = None) -> list[str]:
+    """Every candidate index; normalised differences only between `reflectances` (all bands
+    by default)."""
+    pairs = combinations(bands if reflectances is None else reflectances, 2)
+    return [f"band:{b}" for b in bands] + ["brightness"] + [f"nd:{a},{b}" for a, b in pairs]
 
 
 def index_values(x: np.ndarray, bands: Sequence[str], name: str) -> np.ndarray:
@@ -102,8 +105,9 @@ def fit_baseline(scenes: Iterable[LabelledScene], bands: Sequence[str], seed: in
     x, truth = np.concatenate(xs), np.concatenate(ys)
     if not truth.any():
         raise InputError("the training scenes hold no mining pixel: the baseline cannot be fitted")
+    reflectances = [b for i, b in enumerate(bands) if np.nanmin(x[:, i]) >= 0]
     best: SpectralBaseline | None = None
-    for name in index_names(bands):
+    for name in index_names(bands, reflectances):
         values = index_values(x, bands, name)
         finite = np.isfinite(values)
         f1, threshold, above = _best_cut(values[finite], truth[finite])
