@@ -13,6 +13,8 @@ SERIES_OUT ?= demo-series
 # the real Sentinel-2 RGB tailings scenes (img_NNN.tif + mask_NNN.tif), never copied into the repo
 TAILINGS ?= ../shared/data/tailings_seg_dev
 SERIES_REAL_OUT ?= series-real-out
+BENCH_SERIES_OUT ?= bench-series
+BENCH_SERIES_SIZE ?= 10000
 
 IMAGE ?= minescan
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -20,7 +22,7 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo demo-series series-real bench demo-models clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo demo-series series-real bench bench-series demo-models clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
@@ -29,6 +31,7 @@ help:
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
+	@echo "make bench-series filter a 20x$(BENCH_SERIES_SIZE)^2 synthetic class cube; writes $(BENCH_SERIES_OUT)/"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
 	@echo "make image-local build and smoke-test the cpu image here (podman, debootstrap base; root)"
@@ -70,6 +73,9 @@ bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
 
+bench-series: install
+	$(MINESCAN) series bench-filters --size $(BENCH_SERIES_SIZE) --years 20 --out $(BENCH_SERIES_OUT)
+
 demo-models: install
 	$(MINESCAN) models train-demo --out job/minescan/models/demo --overwrite
 
@@ -91,4 +97,4 @@ deploy:
 	IMAGE=$(IMAGE) TAG=$(TAG) GSA=$(GSA) MANIFEST=$(MANIFEST) RUN=$(RUN) SCENES=$(SCENES) scripts/deploy.sh $(OVERLAY)
 
 clean:
-	rm -rf $(OUT) $(BENCH_OUT) $(SERIES_OUT) $(SERIES_REAL_OUT) build dist job/*.egg-info
+	rm -rf $(OUT) $(BENCH_OUT) $(BENCH_SERIES_OUT) $(SERIES_OUT) $(SERIES_REAL_OUT) build dist job/*.egg-info

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from affine import Affine
-
 from minescan.errors import InputError
-from minescan.series.chunked import SeriesFilterConfig, filter_cube, filter_window, spatial_halo
+from minescan.series.chunked import (
+    SeriesFilterConfig,
+    filter_cube,
+    filter_window,
+    spatial_halo,
+)
 from minescan.series.cube_io import (
     CubeGrid,
     Window,

@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from minescan.series.classes import CLASS_IDS, CLASSES, TABLE_3, class_id_for, find_substance, kind_of
+from minescan.series.classes import (
+    CLASS_IDS,
+    CLASSES,
+    TABLE_3,
+    class_id_for,
+    find_substance,
+    kind_of,
+)
 
 
 def test_table_3_has_the_atbds_ids_and_labels():

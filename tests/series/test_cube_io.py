@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from affine import Affine
-
 from minescan.errors import InputError
 from minescan.series.cube_io import (
     CubeGrid,
@@ -17,6 +16,7 @@ from minescan.series.cube_io import (
     year_of,
 )
 from minescan.series.filters import MINING, NODATA, NOT_MINING
+
 from tests.helpers import write_scene
 
 TRANSFORM = Affine(0.00025, 0, -50.0, 0, -0.00025, -5.0)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from affine import Affine
-
 from minescan.series.cube_io import CubeGrid, Window, write_class_cube
 from minescan.series.filters import MINING, NODATA, NOT_MINING
 from minescan.series.stats import pixel_areas_m2, row_areas_m2
+
 from tests.helpers import run_cli
 
 WGS84_A, WGS84_F = 6378137.0, 1 / 298.257223563
@@ -70,7 +70,7 @@ def region_file(tmp_path, grid, crs):
     import shapely
 
     # a triangle over part of the grid and a square beside it, in the cube's CRS
-    pt = lambda col, row: grid.transform @ (col, row)  # noqa: E731
+    pt = lambda col, row: grid.transform @ (col, row)
     triangle = shapely.Polygon([pt(3.2, 2.7), pt(71.4, 9.9), pt(22.6, 57.3)])
     square = shapely.box(*pt(45, 58), *pt(79, 30))
     gpd.GeoDataFrame({"nome": ["Terra A", "Terra B"]}, geometry=[triangle, square], crs=crs).to_file(
@@ -130,7 +130,7 @@ def test_stats_writes_csv_parquet_and_a_figure_per_region_labelled_synthetic(tmp
 
 
 def test_stats_over_a_real_indigenous_lands_layer(tmp_path, shared_dir):
-    cube, grid = make_cube(tmp_path, Affine(0.00027, 0, -52.1, 0, -0.00027, -7.3), "EPSG:4326")
+    make_cube(tmp_path, Affine(0.00027, 0, -52.1, 0, -0.00027, -7.3), "EPSG:4326")
     layer = shared_dir / "data" / "amw" / "indigenous_territories_impacts.geojson"
     assert run_cli(["series", "stats", tmp_path / "coded.zarr", "--regions", f"{layer}:name_field",
                     "--out", tmp_path / "s", "--no-figures"]) == 0

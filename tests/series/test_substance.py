@@ -7,11 +7,16 @@ import json
 import numpy as np
 import pytest
 from affine import Affine
-
 from minescan.errors import InputError
 from minescan.series.cube_io import CubeGrid, open_class_cube, write_class_cube
 from minescan.series.filters import MINING, NOT_MINING
-from minescan.series.substance import RegisterColumns, code_year, entry_pixels, read_register
+from minescan.series.substance import (
+    RegisterColumns,
+    code_year,
+    entry_pixels,
+    read_register,
+)
+
 from tests.helpers import run_cli
 
 PX = 0.001

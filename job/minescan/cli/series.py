@@ -55,7 +55,7 @@ def stack_maps(maps, out, mining_value, overwrite):
 
 
 @series.command("filter")
-@click.argument("cube", type=click.Path(exists=True, file_okay=False))
+@click.argument("cube", type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(), help="Filtered class cube to write (zarr v3).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask scheduler at ADDRESS (tcp://host:8786).")
 @click.option("--local-cluster", type=click.IntRange(1), metavar="N",
@@ -86,7 +86,7 @@ def filter_cmd(cube, out, scheduler, local_cluster, threads, chunk, min_pixels, 
 
 
 @series.command("substance")
-@click.argument("cube", type=click.Path(exists=True, file_okay=False))
+@click.argument("cube", type=click.Path(file_okay=False))
 @click.option("--register", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The ANM dam register (TSV), or an occurrence table (CSV/TSV) or vector file of points/polygons.")
 @click.option("--out", required=True, type=click.Path(), help="Coded class cube to write (zarr v3).")
@@ -117,7 +117,7 @@ def substance(cube, register, out, substance_column, type_column, lon_column, la
 
 
 @series.command("stats")
-@click.argument("cube", type=click.Path(exists=True, file_okay=False))
+@click.argument("cube", type=click.Path(file_okay=False))
 @click.option("--regions", "layers", multiple=True, metavar="FILE[:COLUMN]",
               help="Polygon layer of regions (repeatable); COLUMN names them (default: name/nome/...).")
 @click.option("--out", required=True, type=click.Path(), help="Folder for mining_area.csv/.parquet and figures/.")
@@ -136,6 +136,25 @@ def stats(cube, layers, out, no_figures, overwrite):
     summary = mining_stats(cube, out, [parse_layer(text) for text in layers], figures=not no_figures,
                            overwrite=overwrite)
     click.echo(f"{out}: {summary.rows} rows for {summary.regions} regions, {summary.figures} figures")
+
+
+@series.command("bench-filters")
+@click.option("--size", type=click.IntRange(64), default=10_000, show_default=True, help="Cube edge in pixels.")
+@click.option("--years", type=click.IntRange(3), default=20, show_default=True, help="Years in the cube.")
+@click.option("--chunk", type=click.IntRange(16, 8192), default=512, show_default=True, help="Window edge in pixels.")
+@click.option("--threads", type=click.IntRange(1), help="Filter threads (default: all cores).")
+@click.option("--out", default="bench-series", show_default=True, type=click.Path(file_okay=False),
+              help="Where the synthetic cube (cached), the filtered cube and bench-series.json go.")
+def bench_filters(size, years, chunk, threads, out):
+    """Benchmark the chunked filters on a synthetic cube: wall time, peak RSS, memory bound.
+
+    \b
+    Example:
+      minescan series bench-filters --size 2048 --years 20 --out bench-series
+    """
+    from ..series.bench import format_filter_bench, run_filter_bench
+
+    click.echo(format_filter_bench(run_filter_bench(out, size, years, chunk, threads)))
 
 
 # --- the feature cube, the U-Net and its evaluation ----------------------------------------

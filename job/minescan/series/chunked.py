@@ -201,16 +201,19 @@ def _run(
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, local_cluster: int | None = None) -> Iterator[Client | None]:
-    """A client of the scheduler at `scheduler`, or of a new LocalCluster of `local_cluster`
-    worker processes, or None (then `filter_cube` runs in-process threads); closed on exit."""
+def dask_client(
+    scheduler: str | None = None, local_cluster: int | None = None, *, timeout: str = "60s"
+) -> Iterator[Client | None]:
+    """A client of the scheduler at `scheduler` (waiting up to `timeout` for it), or of a new
+    LocalCluster of `local_cluster` worker processes, or None (then `filter_cube` runs
+    in-process threads); closed on exit."""
     from distributed import Client, LocalCluster
 
     if scheduler and local_cluster:
         raise InputError("pass either --scheduler or --local-cluster, not both")
     if scheduler:
         try:
-            client = Client(scheduler, timeout="60s", set_as_default=False)
+            client = Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise TransientError(f"no Dask scheduler answers at {scheduler} ({exc}): is the cluster up?") from None
         with client:

@@ -39,6 +39,7 @@ from ..outputs.probability import (
     _grid_mapping_attrs,
     _parse_crs,
 )
+from .classes import CLASS_IDS
 from .filters import MINING, NODATA, NOT_MINING, check_years
 
 if TYPE_CHECKING:
@@ -298,8 +299,6 @@ def open_class_cube(path: str | os.PathLike[str]) -> ClassCube:
 
 def _check_coded(classes: np.ndarray) -> np.ndarray:
     """A (year, y, x) uint8 cube whose values are filter classes or Table 3 class ids."""
-    from .classes import CLASS_IDS
-
     cube = np.asarray(classes)
     if cube.ndim != 3 or cube.dtype != np.uint8:
         raise InputError(f"a class cube is a (year, y, x) uint8 array; got {cube.dtype} {cube.shape}")

@@ -112,22 +112,32 @@ def gap_fill(classes: np.ndarray, years: Sequence[int]) -> tuple[np.ndarray, np.
     """
     cube = check_classes(classes)
     yrs = check_years(years, cube.shape[0])
-    valid = cube != NODATA
-    source = np.full(cube.shape, -1, dtype=np.int16)  # layer index each value is taken from
-    following = np.full(cube.shape[1:], -1, dtype=np.int16)
-    for t in reversed(range(cube.shape[0])):
+    filled = cube.copy()
+    year_mask = np.broadcast_to(yrs[:, np.newaxis, np.newaxis], cube.shape).copy()
+    gappy = (cube == NODATA).any(axis=0)  # only these pixels' series need work
+    if gappy.any():
+        series = cube[:, gappy]  # (year, pixel)
+        source = _fill_sources(series != NODATA, yrs)
+        found = source >= 0
+        index = np.maximum(source, 0)
+        filled[:, gappy] = np.where(found, np.take_along_axis(series, index, axis=0), np.uint8(NODATA))
+        year_mask[:, gappy] = np.where(found, yrs[index], np.int16(NO_YEAR))
+    return filled, year_mask
+
+
+def _fill_sources(valid: np.ndarray, yrs: np.ndarray) -> np.ndarray:
+    """For (year, pixel) validity, the year index each value is taken from; -1 where none."""
+    source = np.full(valid.shape, -1, dtype=np.int16)
+    following = np.full(valid.shape[1:], -1, dtype=np.int16)
+    for t in reversed(range(valid.shape[0])):
         following = np.where(valid[t], np.int16(t), following)
         source[t] = following
-    previous = np.full(cube.shape[1:], -1, dtype=np.int16)
-    for t in range(cube.shape[0]):
+    previous = np.full(valid.shape[1:], -1, dtype=np.int16)
+    for t in range(valid.shape[0]):
         reach_back = (previous >= 0) & (yrs[t] - yrs[np.maximum(previous, 0)] <= MAX_YEARS_BACK)
         source[t] = np.where((source[t] < 0) & reach_back, previous, source[t])
         previous = np.where(valid[t], np.int16(t), previous)
-    found = source >= 0
-    index = np.maximum(source, 0)
-    filled = np.where(found, np.take_along_axis(cube, index, axis=0), np.uint8(NODATA))
-    year_mask = np.where(found, yrs[index], np.int16(NO_YEAR)).astype(np.int16)
-    return filled.astype(np.uint8), year_mask
+    return source
 
 
 def temporal_filter(classes: np.ndarray) -> np.ndarray:

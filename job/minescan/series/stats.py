@@ -33,7 +33,16 @@ from ..log import progress
 from ..ores import fold
 from ..outputs._atomic import atomic_dir
 from .classes import CLASSES
-from .cube_io import CHUNK, ClassCube, CubeGrid, Window, bounds_window, chunk_windows, open_class_cube, window_transform
+from .cube_io import (
+    CHUNK,
+    ClassCube,
+    CubeGrid,
+    Window,
+    bounds_window,
+    chunk_windows,
+    open_class_cube,
+    window_transform,
+)
 from .filters import MINING
 
 if TYPE_CHECKING:

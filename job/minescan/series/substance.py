@@ -294,6 +294,8 @@ def code_cube(
 
     Works one year at a time: memory holds one year's map and its patch labels.
     """
+    import zarr
+
     cube = open_class_cube(src)
     dst = Path(dst)
     if dst.resolve() == Path(src).resolve():
@@ -301,8 +303,6 @@ def code_cube(
     if dst.exists() and not overwrite:
         raise InputError(f"{dst} exists and won't be overwritten without --overwrite")
     hits = entry_pixels(register.usable, cube.grid)
-    import zarr
-
     with_mask = YEAR_MASK in zarr.open_group(cube.path, mode="r")
     coded_patches: dict[int, int] = {}
     with atomic_dir(dst) as tmp:
