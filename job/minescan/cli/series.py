@@ -250,7 +250,7 @@ def train_cmd(cube, labels, images, out, bands, width, tile, tiles_per_scene, po
     """Train the MapBiomas U-Net on a cube + label masks, or on image/mask pairs.
 
     \b
-    Examples:
+    Example:
       minescan series train --cube region.zarr --labels labels/ --out models/series
       minescan series train --images tailings_seg_dev/ --folds 4 --width 16 --tile 128 \\
           --epochs 20 --out models/series-rgb
