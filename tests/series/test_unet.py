@@ -51,3 +51,7 @@ def test_width_scales_every_block():
     assert small.count_params() < half.count_params() < UNET_PARAMS_6_FEATURES
     with pytest.raises(ValueError, match="width"):
         build_unet(6, width=0)
+
+def test_batchnorm_is_synchronised_across_replicas():
+    model = build_unet(6, width=2)
+    assert all(layer.synchronized for layer in model.layers if type(layer).__name__ == "BatchNormalization")

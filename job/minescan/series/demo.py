@@ -184,13 +184,11 @@ def score_years(raw_path: Path, filtered_path: Path, cube_path: Path, model_path
 
 def _write_register(path: Path, truth: Any) -> Path:
     """A register of the planted mines: one point inside each, with its substance and type."""
-    from ..synth.plan import _to_lonlat
-
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "lon", "lat", "substance", "type"])
         for obj in truth.targets:
-            point = _to_lonlat(obj.footprint, truth.transform).representative_point()
+            point = truth.lonlat(obj.footprint).representative_point()
             writer.writerow([obj.id, f"{point.x:.6f}", f"{point.y:.6f}", *_REGISTER[obj.kind]])
     return path
 
@@ -199,12 +197,10 @@ def _write_regions(path: Path, truth: Any) -> Path:
     """Two synthetic regions, the western and eastern halves of the test area."""
     from shapely.geometry import box, mapping
 
-    from ..synth.plan import _to_lonlat
-
     half = truth.size / 2
     halves = {"west (SYNTHETIC)": box(0, 0, half, truth.size), "east (SYNTHETIC)": box(half, 0, truth.size, truth.size)}
     features = [{"type": "Feature", "properties": {"name": name},
-                 "geometry": mapping(_to_lonlat(poly, truth.transform))} for name, poly in halves.items()]
+                 "geometry": mapping(truth.lonlat(poly))} for name, poly in halves.items()]
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}) + "\n", encoding="utf-8")
     return path
 

@@ -9,17 +9,31 @@ own training scenes) is scored on the same pixels, so the network's value is mea
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
 from ..training.loop import IGNORE
 from .baseline import SpectralBaseline
-from .data import image_bands, image_pairs, read_image_scene
+from .data import LabelledScene, image_bands, image_pairs, read_image_scene
 from .predict import load_series_model, predict_probability
 from .scores import PixelCounts, count
 from .windows import STEP, WINDOW
 
+if TYPE_CHECKING:
+    from ..models.card import Normalization
+
 METRICS = ("iou", "f1", "precision", "recall")
+
+
+def score_scene(model: Any, norm: Normalization, threshold: float, baseline: SpectralBaseline,
+                scene: LabelledScene, bands: Sequence[str], *, window: int = WINDOW,
+                step: int = STEP) -> tuple[PixelCounts, PixelCounts]:
+    """(U-Net, baseline) pixel counts on one scene's labelled pixels, the scene predicted whole."""
+    scored = scene.labels != IGNORE
+    p = predict_probability(model, scene.x, norm, window=window, step=step)
+    return (count(p >= threshold, scene.mining, scored),
+            count(baseline.predict(scene.x, bands), scene.mining, scored))
 
 
 def evaluate_images(model_path: str | os.PathLike[str], images_dir: str | os.PathLike[str], *,
@@ -39,10 +53,8 @@ def evaluate_images(model_path: str | os.PathLike[str], images_dir: str | os.Pat
     rows, totals = [], {"unet": PixelCounts(), "baseline": PixelCounts()}
     for name, image, mask in pairs:
         scene, _ = read_image_scene(name, image, mask, card.bands)
-        scored = scene.labels != IGNORE
-        p = predict_probability(loaded.model, scene.x, card.normalization, window=window, step=step)
-        unet = count(p >= card.threshold, scene.mining, scored)
-        base = count(baseline.predict(scene.x, card.bands), scene.mining, scored)
+        unet, base = score_scene(loaded.model, card.normalization, card.threshold, baseline, scene,
+                                 card.bands, window=window, step=step)
         totals["unet"] += unet
         totals["baseline"] += base
         rows.append({"scene": name, "mining_px": int(scene.mining.sum()),

@@ -27,12 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..errors import InputError, ModelError
 from ..models.card import ModelCard, Normalization, save_model_dir
 from ..training.data import compute_normalization, value_range
-from ..training.loop import IGNORE, Segmentation, TrainSettings, train
-from .baseline import SpectralBaseline, fit_baseline
+from ..training.loop import Segmentation, TrainSettings, train
+from .baseline import fit_baseline
 from .cube import open_feature_cube
 from .data import LabelledScene, TileSet, cube_scenes, image_scenes, sample_tiles
-from .predict import predict_probability
-from .scores import PixelCounts, count
+from .evaluate import score_scene
+from .scores import PixelCounts
 from .unet import CLASS_NAMES, TILE, WIDTH, build_unet
 from .windows import STEP, WINDOW, check_window
 
@@ -130,14 +130,6 @@ def _fit(source: _Source, names: Sequence[str] | None, config: SeriesTrainConfig
     return model, norm, tiles, history
 
 
-def _score_scene(model: Any, norm: Normalization, baseline: SpectralBaseline, scene: LabelledScene,
-                 bands: Sequence[str], config: SeriesTrainConfig) -> tuple[PixelCounts, PixelCounts]:
-    scored = scene.labels != IGNORE
-    p = predict_probability(model, scene.x, norm, window=config.window, step=config.step)
-    unet = count(p >= config.threshold, scene.mining, scored)
-    return unet, count(baseline.predict(scene.x, bands), scene.mining, scored)
-
-
 def cross_validate_scenes(source: _Source, config: SeriesTrainConfig, strategy: Any,
                           on_epoch: EpochCallback | None = None) -> dict[str, Any]:
     """k-fold over scenes: per held-out scene, the U-Net's and the baseline's pixel scores."""
@@ -154,7 +146,8 @@ def cross_validate_scenes(source: _Source, config: SeriesTrainConfig, strategy: 
         model, norm, _, _ = _fit(source, train_names, config, strategy, settings, callback)
         baseline = fit_baseline(source.scenes(train_names), source.bands, settings.seed)
         for scene in source.scenes(held_out):
-            unet, base = _score_scene(model, norm, baseline, scene, source.bands, config)
+            unet, base = score_scene(model, norm, config.threshold, baseline, scene, source.bands,
+                                     window=config.window, step=config.step)
             totals["unet"] += unet
             totals["baseline"] += base
             rows.append({"scene": scene.name, "fold": k, "mining_px": int(scene.mining.sum()),

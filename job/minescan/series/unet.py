@@ -9,7 +9,9 @@ per pixel, trained with binary cross-entropy on 256×256 tiles. 31,057,025 param
 the method's six features (about 31.1 M, as published).
 
 `width` is the first block's filter count (64 in the method); tests and the demo train
-narrower networks with the same shape. The network is fully convolutional: any input whose
+narrower networks with the same shape. BatchNorm statistics are synchronised across the
+replicas of a tf.distribute strategy, so N replicas take the step one device would on the
+global batch and every worker ends with the same moving statistics. The network is fully convolutional: any input whose
 sides are multiples of 16 works, which the seamless prediction in `predict` relies on.
 """
 
@@ -37,7 +39,7 @@ def _conv_block(x, filters: int, name: str):
 
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn{i}")(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
     return x
 

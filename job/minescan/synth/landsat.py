@@ -154,6 +154,10 @@ class SeriesTruth:
     def targets(self) -> tuple[PlantedObject, ...]:
         return tuple(o for o in self.objects if o.is_target)
 
+    def lonlat(self, polygon: Any) -> Any:
+        """A polygon in pixel coordinates of this grid, in lon/lat (counter-clockwise)."""
+        return _to_lonlat(polygon, self.transform)
+
 
 @dataclass(frozen=True)
 class _Rasters:
@@ -491,7 +495,7 @@ def _write_objects(path: Path, truth: SeriesTruth) -> None:
 
     features = [{
         "type": "Feature", "id": o.id,
-        "geometry": mapping(_to_lonlat(o.footprint, truth.transform)),
+        "geometry": mapping(truth.lonlat(o.footprint)),
         "properties": {"id": o.id, "kind": o.kind, "is_target": o.is_target, **o.history.as_json()},
     } for o in truth.objects]
     doc = {"type": "FeatureCollection", "synthetic": True, "features": features,
