@@ -140,6 +140,7 @@ def cross_validate_scenes(source: _Source, config: SeriesTrainConfig, strategy: 
     folds = [sorted(names[i] for i in order[k :: config.folds]) for k in range(config.folds)]
     rows, totals = [], {"unet": PixelCounts(), "baseline": PixelCounts()}
     for k, held_out in enumerate(folds):
+        fold = {"unet": PixelCounts(), "baseline": PixelCounts()}
         train_names = [n for n in names if n not in held_out]
         settings = config.settings.model_copy(update={"seed": config.settings.seed + 1 + k})
         callback = (lambda e, r, f=k: on_epoch("scenes", f, e, r)) if on_epoch else None
@@ -148,13 +149,14 @@ def cross_validate_scenes(source: _Source, config: SeriesTrainConfig, strategy: 
         for scene in source.scenes(held_out):
             unet, base = score_scene(model, norm, config.threshold, baseline, scene, source.bands,
                                      window=config.window, step=config.step)
-            totals["unet"] += unet
-            totals["baseline"] += base
+            fold = {"unet": fold["unet"] + unet, "baseline": fold["baseline"] + base}
             rows.append({"scene": scene.name, "fold": k, "mining_px": int(scene.mining.sum()),
                          "unet": unet.scores(), "baseline": base.scores(),
                          "baseline_index": baseline.index})
-        log.info("scene fold %d/%d done (held out %s)", k + 1, config.folds, held_out,
-                 extra={"fold": k, "held_out": held_out})
+        totals = {name: totals[name] + fold[name] for name in totals}
+        f1 = {name: c.scores()["f1"] for name, c in fold.items()}
+        log.info("scene fold %d/%d (held out %s): F1 U-Net %.3f, baseline %.3f", k + 1, config.folds,
+                 held_out, f1["unet"], f1["baseline"], extra={"fold": k, "held_out": held_out, **f1})
     return {"protocol": f"{config.folds}-fold over scenes", "folds": folds, "scenes": rows,
             "overall": {name: c.scores() for name, c in totals.items()}}
 
