@@ -22,7 +22,7 @@ CONTAINER ?= docker
 PLATFORM ?= linux/amd64
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo demo-series series-real bench bench-series demo-models clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo demo-series series-real bench bench-gpu bench-series demo-models clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
@@ -31,6 +31,7 @@ help:
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
+	@echo "make bench-gpu   the same scan on a GPU (float32 and mixed precision); GPU node only"
 	@echo "make bench-series filter a 20x$(BENCH_SERIES_SIZE)^2 synthetic class cube; writes $(BENCH_SERIES_OUT)/"
 	@echo "make demo-models retrain the bundled demo models from synthetic chips"
 	@echo "make image       build the cpu and gpu images with \$$(CONTAINER) (docker by default)"
@@ -71,7 +72,12 @@ series-real: install
 
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
+	$(MINESCAN) bench backends --json $(BENCH_OUT)/backends.json
 	$(MINESCAN) train bench --json $(BENCH_OUT)/train.json
+
+# On a GPU node with the gpu extra (EXTRAS=gpu,dev): one short run that prints every figure.
+bench-gpu: install
+	$(MINESCAN) bench gpu --size $(BENCH_SIZE) --out $(BENCH_OUT)
 
 bench-series: install
 	$(MINESCAN) series bench-filters --size $(BENCH_SERIES_SIZE) --years 20 --out $(BENCH_SERIES_OUT)

@@ -6,7 +6,8 @@
 #       scripts/deploy.sh gpu
 #
 # OVERLAY: cpu | gpu (JobSet: map then reduce), cpu-jobs | gpu-jobs (plain Jobs, reduce
-# suspended), gpu-train | gpu-train-multiworker (retraining).
+# suspended), cpu-prod | gpu-prod (JobSet, models from the registry's prod channel),
+# gpu-train | gpu-train-multiworker (retraining, published to the registry).
 # Env:
 #   IMAGE         image repository without tag (required)
 #   TAG           tag prefix; the overlay's variant is appended: TAG-cpu or TAG-gpu
@@ -17,12 +18,14 @@
 #   MAX_FAILED    scenes that may fail for good before the run stops (default SCENES/20, >= 1)
 #   ALLOW_MISSING=1              -jobs overlays: reduce even if some scenes failed (`--allow-missing`)
 #   TRAIN_MODEL TRAIN_DATA TRAIN_OUT   training overlays: discovery|impact, chips URI, output URI
+#   REGISTRY      model registry URI: training overlays publish the model there; the -prod
+#                 overlays (cpu-prod, gpu-prod) scan with the versions of its prod channel
 #   DRY_RUN=1     print the manifests instead of applying them
 # The generated kustomization is left in build/deploy/OVERLAY/ for inspection.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OVERLAY=${1:?usage: scripts/deploy.sh OVERLAY (cpu, gpu, cpu-jobs, gpu-jobs, gpu-train, gpu-train-multiworker)}
+OVERLAY=${1:?usage: scripts/deploy.sh OVERLAY (cpu, gpu, cpu-jobs, gpu-jobs, cpu-prod, gpu-prod, gpu-train, gpu-train-multiworker)}
 [ -d "$ROOT/k8s/overlays/$OVERLAY" ] || { echo "deploy: no overlay k8s/overlays/$OVERLAY" >&2; exit 2; }
 
 die() { echo "deploy: $*" >&2; exit 2; }
@@ -72,10 +75,12 @@ case "$OVERLAY" in
 *train*)
     need TRAIN_DATA "training chips URI"
     need TRAIN_OUT "where the candidate model is written"
+    need REGISTRY "model registry the trained model is published to"
     {
         echo "      - MINESCAN_TRAIN_MODEL=${TRAIN_MODEL:-discovery}"
         echo "      - MINESCAN_TRAIN_DATA_URI=$TRAIN_DATA"
         echo "      - MINESCAN_TRAIN_OUT_URI=$TRAIN_OUT"
+        echo "      - MINESCAN_REGISTRY_URI=$REGISTRY"
     } >>"$K"
     ;;
 *)
@@ -90,6 +95,10 @@ case "$OVERLAY" in
         echo "      - MINESCAN_MANIFEST_URI=$MANIFEST"
         echo "      - MINESCAN_RUN_URI=$RUN"
     } >>"$K"
+    if [[ "$OVERLAY" == *-prod ]]; then
+        need REGISTRY "model registry whose prod channel names the models"
+        echo "      - MINESCAN_REGISTRY_URI=$REGISTRY" >>"$K"
+    fi
     if [[ "$OVERLAY" == *-jobs ]]; then
         job=/spec
         patch Job minescan-map "{op: replace, path: $job/completions, value: $SCENES}" \

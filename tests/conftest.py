@@ -16,6 +16,18 @@ pytest_plugins = ["tests.gcs_emulator"]
 from tests.helpers import SHARED  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _derived_model_cache(tmp_path_factory):
+    """Derived backend models go to a session directory, never the user's ~/.cache."""
+    previous = os.environ.get("MINESCAN_CACHE_DIR")
+    os.environ["MINESCAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MINESCAN_CACHE_DIR", None)
+    else:
+        os.environ["MINESCAN_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():

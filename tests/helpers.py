@@ -38,11 +38,18 @@ def random_scene(rng, height, width, bands=12):
 
 
 def run_cli(argv) -> int:
-    """Run `minescan ARGV` in-process; return its exit code (0 when main returns)."""
+    """Run `minescan ARGV` in-process; return its exit code (0 when main returns).
+
+    Output is what a person at a terminal reads (`--log-format text`), unless ARGV picks a
+    format: under pytest stderr is not a terminal, where `auto` would pick JSON lines.
+    """
     from minescan.cli.main import main
 
+    argv = [str(a) for a in argv]
+    if "--log-format" not in argv:
+        argv = ["--log-format", "text", *argv]
     try:
-        main([str(a) for a in argv])
+        main(argv)
     except SystemExit as exc:
         return 0 if exc.code is None else int(exc.code)
     return 0
@@ -80,3 +87,17 @@ def shard_like_tree(base: Path, tag: str) -> Path:
     (staging / "probability.zarr" / "c" / "0" / "0").write_bytes(tag.encode() * 1000)
     (staging / "detections.parquet").write_bytes(b"PAR1" + tag.encode() * 50)
     return staging
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The `minescan: error: …` lines of a command's stderr, whether printed as text (a
+    terminal) or as JSON log objects (a pod, or pytest's captured stderr)."""
+    import json
+
+    lines = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            line = json.loads(line).get("message", "")
+        if line.startswith("minescan: error: "):
+            lines.append(line)
+    return lines

@@ -123,7 +123,8 @@ def test_overlay_objects_validate_strictly_against_kubernetes_schemas(overlay):
 
 
 def test_the_expected_overlays_exist():
-    assert {"cpu", "gpu", "cpu-jobs", "gpu-jobs", "gpu-train", "gpu-train-multiworker"} <= set(OVERLAYS)
+    assert {"cpu", "gpu", "cpu-jobs", "gpu-jobs", "cpu-prod", "gpu-prod", "gpu-train",
+            "gpu-train-multiworker"} <= set(OVERLAYS)
     assert [o["kind"] for o in rendered("gpu")].count("JobSet") == 1
     assert {o["metadata"]["name"] for o in objects("gpu-jobs", "Job")} == {"minescan-map", "minescan-reduce"}
 
@@ -344,6 +345,32 @@ def test_every_pod_command_line_is_one_the_cli_accepts(overlay):
             assert not ctx.args, f"{name}: extra arguments {ctx.args}"
 
 
+# --- model rollouts: training publishes, the -prod overlays follow the prod channel ----------
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_prod_overlays_map_with_the_prod_channel_and_change_nothing_else(variant):
+    plain, prod = job_specs(variant), job_specs(f"{variant}-prod")
+    assert plain.keys() == prod.keys()
+    assert plain["minescan/reduce"] == prod["minescan/reduce"]
+    (c,) = prod["minescan/map"]["template"]["spec"]["containers"]
+    (base,) = plain["minescan/map"]["template"]["spec"]["containers"]
+    assert c["args"] == [*base["args"], "--registry", "$(MINESCAN_REGISTRY_URI)", "--channel", "prod"]
+    env = container_env(f"{variant}-prod", c, "minescan-map")
+    assert env["MINESCAN_REGISTRY_URI"].startswith("gs://")
+    assert {k: v for k, v in c.items() if k not in ("args", "env")} == \
+        {k: v for k, v in base.items() if k not in ("args", "env")}
+
+
+@pytest.mark.parametrize("overlay", ["gpu-train", "gpu-train-multiworker"])
+def test_training_jobs_publish_the_model_to_the_registry(overlay):
+    (job,) = objects(overlay, "Job")
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    args = c["args"]
+    assert args[args.index("--publish") + 1] == "$(MINESCAN_REGISTRY_URI)"
+    assert container_env(overlay, c, job["metadata"]["name"])["MINESCAN_REGISTRY_URI"].startswith("gs://")
+
+
 # --- node placement ---------------------------------------------------------------------------
 
 
@@ -405,7 +432,7 @@ def test_multiworker_training_finds_its_workers_through_the_headless_service():
 
 
 def deploy(overlay: str, **env: str) -> subprocess.CompletedProcess:
-    run_env = {k: v for k, v in os.environ.items() if k not in {"IMAGE", "TAG", "GSA", "SCENES"}}
+    run_env = {k: v for k, v in os.environ.items() if k not in {"IMAGE", "TAG", "GSA", "SCENES", "REGISTRY"}}
     run_env.update(DRY_RUN="1", **env)
     return subprocess.run(
         ["bash", str(ROOT / "scripts" / "deploy.sh"), overlay], env=run_env, capture_output=True, text=True
@@ -448,6 +475,16 @@ def test_deploy_can_reduce_despite_missing_scenes_with_plain_jobs():
     jobs = {o["metadata"]["name"]: o["spec"] for o in yaml.safe_load_all(out.stdout) if o and o["kind"] == "Job"}
     assert jobs["minescan-map"]["completions"] == 3 and jobs["minescan-map"]["maxFailedIndexes"] == 1
     assert jobs["minescan-reduce"]["template"]["spec"]["containers"][0]["args"][-1] == "--allow-missing"
+
+
+def test_deploy_points_a_prod_overlay_at_the_registry_and_requires_it():
+    out = deploy("gpu-prod", **RUN_ENV, REGISTRY="gs://acme-models/registry")
+    assert out.returncode == 0, out.stderr
+    objs = [o for o in yaml.safe_load_all(out.stdout) if o]
+    params = next(o["data"] for o in objs if o["metadata"]["name"].startswith("minescan-params-"))
+    assert params["MINESCAN_REGISTRY_URI"] == "gs://acme-models/registry"
+    missing = deploy("gpu-prod", **RUN_ENV)
+    assert missing.returncode == 2 and "REGISTRY" in missing.stderr and missing.stdout == ""
 
 
 def test_deploy_refuses_a_run_without_its_scene_count():

@@ -95,3 +95,21 @@ def test_geojson_points_take_a_default_label(tmp_path: Path) -> None:
 def test_polygon_file_is_not_a_points_file() -> None:
     with pytest.raises(InputError, match="give point geometries"):
         read_points(DATA / "amw_para_kayapo.geojson", default_label="mine")
+
+
+def test_one_reader_serves_acquire_and_training_the_anm_register_included() -> None:
+    """`train --points` reads the ANM register as published, through the same reader as
+    `acquire chips`: DMS coordinates parsed, ores kept, every dam labelled mine."""
+    from minescan.ores import load_ore_mapping
+    from minescan.points import read_points_table
+    from minescan.training.data import point_labels
+
+    table = read_points_table(DATA / "anm_barragens_sample.tsv")
+    points = read_points(DATA / "anm_barragens_sample.tsv")
+    assert list(table["id"]) == [p.id for p in points]
+    assert table["lon"].tolist() == [p.lon for p in points] and table["lat"].between(-34, 6).all()
+    assert set(table["label"]) == {"mine"} and table["ore"].notna().all()
+    labels, unknown = point_labels(table, kind="impact", class_names=("high", "low", "no_ore"),
+                                   label_column="impact", ore_column="ore",
+                                   ore_mapping=load_ore_mapping(), where="anm")
+    assert (labels >= 0).sum() + sum(unknown.values()) == len(table) and (labels >= 0).any()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,55 @@ def test_racing_create_only_has_exactly_one_winner(root: str) -> None:
     results = race(6, lambda i: storage.create_only(uri, f"worker {i}".encode()))
     assert sorted(results) == [False] * 5 + [True]
     assert storage.read_bytes(uri) == f"worker {results.index(True)}".encode()
+
+
+# ---------------------------------------------------------------- compare-and-swap
+
+
+def test_replace_if_generation_writes_only_over_the_generation_it_read(root: str) -> None:
+    uri = storage.join(root, "channels", "prod")
+    assert storage.read_with_generation(uri) == (None, 0)
+    assert storage.replace_if_generation(uri, b"one", 0) is True
+    data, first = storage.read_with_generation(uri)
+    assert data == b"one" and first > 0
+    assert storage.replace_if_generation(uri, b"stale", 0) is False, "0 means: only if absent"
+    assert storage.replace_if_generation(uri, b"two", first) is True
+    data, second = storage.read_with_generation(uri)
+    assert data == b"two" and second != first
+    assert storage.replace_if_generation(uri, b"late", first) is False, "an old generation must lose"
+    assert storage.read_with_generation(uri) == (b"two", second)
+
+
+def test_racing_compare_and_swap_has_exactly_one_winner(root: str) -> None:
+    uri = storage.join(root, "channels", "prod")
+    storage.replace_if_generation(uri, b"start", 0)
+    _, generation = storage.read_with_generation(uri)
+    results = race(6, lambda i: storage.replace_if_generation(uri, f"writer {i}".encode(), generation))
+    assert sorted(results) == [False] * 5 + [True]
+    assert storage.read_with_generation(uri)[0] == f"writer {results.index(True)}".encode()
+
+
+def test_readers_during_swaps_see_whole_contents_only(root: str) -> None:
+    uri = storage.join(root, "pointer")
+    payloads = [json.dumps({"seq": i, "pad": "x" * 20000}).encode() for i in range(6)]
+    storage.replace_if_generation(uri, payloads[0], 0)
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def read_until_done() -> None:
+        while not done.is_set():
+            seen.append(storage.read_with_generation(uri)[0])
+
+    reader = threading.Thread(target=read_until_done)
+    reader.start()
+    try:
+        for payload in payloads[1:]:
+            _, generation = storage.read_with_generation(uri)
+            assert storage.replace_if_generation(uri, payload, generation)
+    finally:
+        done.set()
+        reader.join(timeout=30)
+    assert seen and set(seen) <= set(payloads)
 
 
 # ---------------------------------------------------------------- retries

@@ -1,4 +1,4 @@
-"""Labelled points for training chips: CSV, GeoJSON/shapefile, or the ANM dam register.
+"""Labelled points: CSV, GeoJSON/shapefile, or the ANM dam register, read by one reader.
 
 * CSV: `lon,lat,label[,ore]` with a header (also `longitude`/`latitude`, `x`/`y`, an
   optional `id`), or the same four columns without one.
@@ -16,13 +16,17 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 ANM_LAT, ANM_LON, ANM_ORE, ANM_NAME = "LATITUDE", "LONGITUDE", "MINÉRIO PRINCIPAL", "NOME DA BARRAGEM DE MINERAÇÃO"
-_LON_NAMES = ("lon", "longitude", "x", "lng")
+_LON_NAMES = ("lon", "longitude", "lng", "long", "x")
 _LAT_NAMES = ("lat", "latitude", "y")
 _DMS = re.compile(
     r"""^\s*(?P<sign>[-+−])?\s*(?P<deg>\d+(?:[.,]\d+)?)\s*°\s*
@@ -66,17 +70,44 @@ def parse_dms(text: str) -> float:
     return -value if negative else value
 
 
-def read_points(path: str | Path, default_label: str | None = None) -> list[LabelledPoint]:
-    """Read labelled points from any supported file; raise InputError naming the problem."""
+def read_points_table(path: str | Path) -> "pd.DataFrame":
+    """Every row of a points file as a table: `id`, `lon`, `lat` (degrees, EPSG:4326) and the
+    file's other columns as they are (`label`, `ore`, `name` where the file has them).
+
+    The one reader of labelled-point files: `acquire chips` (through `read_points`),
+    `train --points` and the register matching all read through it, so a file one of them
+    accepts, all of them accept. Coordinates may be decimal or degrees-minutes-seconds.
+    """
+    import pandas as pd
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         text = _read_text(path)
         first = text.split("\n", 1)[0]
-        if ANM_LAT in first and ANM_LON in first and "\t" in first:
-            return _anm(text, path)
-        return _csv(text, path, default_label)
-    return _vector(path, default_label)
+        rows = _anm(text, path) if ANM_LAT in first and ANM_LON in first and "\t" in first else _csv(text, path)
+    else:
+        rows = _vector(path)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return pd.DataFrame({"id": pd.Series(dtype=str), "lon": pd.Series(dtype=float),
+                             "lat": pd.Series(dtype=float)})
+    return table
+
+
+def read_points(path: str | Path, default_label: str | None = None) -> list[LabelledPoint]:
+    """Labelled points from any supported file; `default_label` for rows without a label."""
+    table = read_points_table(path)
+    points = []
+    for n, row in enumerate(table.to_dict("records"), start=1):
+        label = row.get("label") if _present(row.get("label")) else default_label
+        if not label:
+            raise InputError(f"{path} row {n}: no label; add a label column or pass --label")
+        ore, name = row.get("ore"), row.get("name")
+        points.append(LabelledPoint(str(row["id"]), float(row["lon"]), float(row["lat"]), str(label),
+                                    str(ore) if _present(ore) else None,
+                                    str(name) if _present(name) else None))
+    return points
 
 
 def _read_text(path: Path) -> str:
@@ -88,62 +119,64 @@ def _read_text(path: Path) -> str:
         raise InputError(f"points file {path} is not UTF-8: re-save it as UTF-8") from None
 
 
-def _checked(pid: str, lon: float, lat: float, label: str | None, ore: str | None, where: str) -> LabelledPoint:
+def _coordinates(lon: float, lat: float, where: str) -> tuple[float, float]:
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise InputError(f"{where}: coordinate ({lon}, {lat}) is outside lon −180..180 / lat −90..90")
-    if not label:
-        raise InputError(f"{where}: no label; add a label column or pass --label")
-    return LabelledPoint(pid, lon, lat, label, ore or None)
+    return lon, lat
 
 
-def _csv(text: str, path: Path, default_label: str | None) -> list[LabelledPoint]:
+def _csv(text: str, path: Path) -> list[dict]:
     dialect = "excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"
     rows = [r for r in csv.reader(io.StringIO(text), dialect=dialect) if any(c.strip() for c in r)]
     if not rows:
         raise InputError(f"points file {path} is empty")
-    header = [c.strip().lower() for c in rows[0]]
-    lon_i = next((header.index(n) for n in _LON_NAMES if n in header), None)
-    lat_i = next((header.index(n) for n in _LAT_NAMES if n in header), None)
+    header = [c.strip() for c in rows[0]]
+    lower = [c.lower() for c in header]
+    lon_i = next((lower.index(n) for n in _LON_NAMES if n in lower), None)
+    lat_i = next((lower.index(n) for n in _LAT_NAMES if n in lower), None)
     if lon_i is not None and lat_i is not None:
         body, start = rows[1:], 2
-        label_i = header.index("label") if "label" in header else None
-        ore_i = header.index("ore") if "ore" in header else None
-        id_i = header.index("id") if "id" in header else None
+        names = [c.lower() if c.lower() in ("label", "ore", "id", "name") else c for c in header]
     elif _is_number(rows[0][0]) and len(rows[0]) >= 2 and _is_number(rows[0][1]):
-        body, start, lon_i, lat_i, label_i, ore_i, id_i = rows, 1, 0, 1, 2, 3, None
+        body, start, lon_i, lat_i = rows, 1, 0, 1
+        names = ["lon", "lat", "label", "ore"][: max(len(r) for r in rows)]
     else:
         raise InputError(
             f"points file {path} has no coordinate columns: expected a header with lon,lat "
             f"(or longitude,latitude / x,y), got {rows[0][:6]}"
         )
-    points = []
+    out = []
     for n, row in enumerate(body, start=start):
         where = f"{path}:{n}"
-        cell = lambda i: row[i].strip() if i is not None and i < len(row) else ""  # noqa: E731
+        cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(names)}
         try:
-            lon, lat = parse_dms(cell(lon_i)), parse_dms(cell(lat_i))
-        except ValueError as exc:
+            lon, lat = parse_dms(row[lon_i]), parse_dms(row[lat_i])
+        except (ValueError, IndexError) as exc:
             raise InputError(f"{where}: {exc}") from None
-        points.append(_checked(cell(id_i) or f"p{n:05d}", lon, lat, cell(label_i) or default_label,
-                               cell(ore_i), where))
-    return points
+        cells.pop(names[lon_i]), cells.pop(names[lat_i])
+        record = {"id": cells.pop("id", "") or f"p{n:05d}"}
+        record["lon"], record["lat"] = _coordinates(lon, lat, where)
+        out.append({**record, **{k: v for k, v in cells.items() if v != "" or k in ("label", "ore")}})
+    return out
 
 
-def _anm(text: str, path: Path) -> list[LabelledPoint]:
+def _anm(text: str, path: Path) -> list[dict]:
     rows = list(csv.DictReader(io.StringIO(text), dialect="excel-tab"))
-    points = []
+    out = []
     for n, row in enumerate(rows, start=2):
         where = f"{path}:{n}"
         try:
             lat, lon = parse_dms(row[ANM_LAT]), parse_dms(row[ANM_LON])
         except ValueError as exc:
             raise InputError(f"{where}: {exc}") from None
-        point = _checked(f"anm{n - 1:04d}", lon, lat, "mine", (row.get(ANM_ORE) or "").strip(), where)
-        points.append(replace(point, name=(row.get(ANM_NAME) or "").strip() or None))
-    return points
+        lon, lat = _coordinates(lon, lat, where)
+        rest = {k.strip(): (v or "").strip() for k, v in row.items() if k and k not in (ANM_LAT, ANM_LON)}
+        out.append({"id": f"anm{n - 1:04d}", "lon": lon, "lat": lat, "label": "mine",
+                    "ore": rest.get(ANM_ORE) or None, "name": rest.get(ANM_NAME) or None, **rest})
+    return out
 
 
-def _vector(path: Path, default_label: str | None) -> list[LabelledPoint]:
+def _vector(path: Path) -> list[dict]:
     import geopandas as gpd
 
     try:
@@ -159,15 +192,13 @@ def _vector(path: Path, default_label: str | None) -> list[LabelledPoint]:
     kinds = set(frame.geometry.geom_type)
     if kinds != {"Point"}:
         raise InputError(f"points file {path} holds {sorted(kinds)}: give point geometries")
-    points = []
+    out = []
     for n, (_, rec) in enumerate(frame.iterrows(), start=1):
-        label = rec.get("label") if "label" in frame.columns else None
-        ore = rec.get("ore") if "ore" in frame.columns else None
-        pid = rec.get("id") if "id" in frame.columns and _present(rec.get("id")) else f"p{n:05d}"
-        points.append(_checked(str(pid), rec.geometry.x, rec.geometry.y,
-                               str(label) if _present(label) else default_label,
-                               str(ore) if _present(ore) else None, f"{path} feature {n}"))
-    return points
+        attrs = {k: v for k, v in rec.drop(labels="geometry").items() if _present(v)}
+        record = {"id": str(attrs.pop("id", f"p{n:05d}"))}
+        record["lon"], record["lat"] = _coordinates(rec.geometry.x, rec.geometry.y, f"{path} feature {n}")
+        out.append({**record, **attrs})
+    return out
 
 
 def _present(value: object) -> bool:

@@ -592,6 +592,55 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def read_with_generation(uri: Uri) -> tuple[bytes | None, int]:
+    """A compare-and-swap object's content and generation, on gs:// or local disk:
+    ``(None, 0)`` when it does not exist. Pass the generation to `replace_if_generation`.
+
+    On Cloud Storage this is `read_generation`. Locally the object is a directory of
+    immutable numbered files (``<uri>/<generation>``), the highest one current, so an object
+    written with `replace_if_generation` is read with this function, not `read_bytes`.
+    """
+    uri = _check_uri(uri)
+    if is_remote(uri):
+        return read_generation(uri) or (None, 0)
+    return _call(uri, "read", lambda: _read_generation_local(Path(uri)))
+
+
+def replace_if_generation(uri: Uri, data: bytes, generation: int) -> bool:
+    """`write_if_generation` on gs:// or local disk: write `data` only if the object is still
+    at `generation` (0: only if it does not exist); True if this call wrote it.
+
+    Of several writers that read the same generation exactly one succeeds, and readers see
+    the old content or the new one, never a mix. Locally the new generation's file is
+    published with `link()`, which refuses an existing name: the same race, the same winner.
+    """
+    uri = _check_uri(uri)
+    if generation < 0:
+        raise InputError(f"generation {generation} for {uri} must be 0 or more")
+    if is_remote(uri):
+        return write_if_generation(uri, data, generation)
+    path = Path(uri) / _generation_name(generation + 1)
+    return _call(uri, "write", lambda: _create_only_local(path, data))
+
+
+def _generation_name(generation: int) -> str:
+    # zero-padded so that names sort as numbers do
+    return f"{generation:012d}"
+
+
+def _read_generation_local(path: Path) -> tuple[bytes | None, int]:
+    if not path.is_dir():
+        if path.exists():
+            raise InputError(f"{path} is a plain file, not a compare-and-swap object: move it aside")
+        return None, 0
+    numbered = [int(name) for name in os.listdir(path) if name.isdigit()]
+    if not numbered:
+        return None, 0
+    current = max(numbered)
+    # generation files are immutable once linked into place, so this read cannot tear
+    return (path / _generation_name(current)).read_bytes(), current
+
+
 # ---------------------------------------------------------------- trees
 
 
@@ -666,6 +715,16 @@ def list_dir(uri: Uri) -> list[str]:
         return sorted(names)
 
     return _call(uri, "list", ls)
+
+
+def find(uri: Uri) -> list[str]:
+    """Sorted URIs (or local paths) of every file or object under `uri`; [] when none."""
+    uri = _check_uri(uri)
+    if not is_remote(uri):
+        root = Path(uri)
+        return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    fs, path = filesystem(uri)
+    return sorted(f"{GS}{key}" for key in _remote_files(fs, uri, path))
 
 
 def rm_tree(uri: Uri) -> None:

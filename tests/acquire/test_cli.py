@@ -112,13 +112,19 @@ def test_bad_aoi_is_bad_input(tmp_path: Path, capsys, features: list[dict], mess
     [
         (["--start", "2020-01-01", "--end", "2019-06-01"], "must be before end"),
         (["--bands", "B1,B2,B13"], "unknown Sentinel-2 band"),
-        (["--start", "01/02/2019"], "is not a date"),
     ],
 )
 def test_bad_composite_options_are_bad_input(capsys, extra: list[str], message: str) -> None:
     rc = run(["scenes", "--aoi", str(BRAZIL_EAST), "--bucket", "gs://b/x", "--dry-run", *extra])
     assert rc == EXIT_BAD_INPUT
     assert message in capsys.readouterr().err
+
+
+def test_a_malformed_date_is_a_usage_error_not_bad_input(capsys) -> None:
+    """A value the command line cannot parse is exit 2 (issue 9), like click's own checks."""
+    rc = run(["scenes", "--aoi", str(BRAZIL_EAST), "--bucket", "gs://b/x", "--dry-run", "--start", "01/02/2019"])
+    assert rc == 2
+    assert "is not a date" in capsys.readouterr().err
 
 
 def test_points_file_without_coordinates_is_bad_input(tmp_path: Path, capsys) -> None:

@@ -47,11 +47,14 @@ def _tree(root: Path) -> dict[str, str]:
 
 
 def _error_line(capsys) -> str:
+    """The one error line (text on a terminal, a JSON object's message when stderr is not
+    one, as under pytest), checked to carry no traceback."""
     err = capsys.readouterr().err.strip().splitlines()
     assert err, "no error line"
-    assert err[-1].startswith("minescan: error: "), err
+    last = json.loads(err[-1])["message"] if err[-1].startswith("{") else err[-1]
+    assert last.startswith("minescan: error: "), err
     assert not any("Traceback" in line for line in err), err
-    return err[-1]
+    return last
 
 
 @pytest.fixture()

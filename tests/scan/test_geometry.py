@@ -49,16 +49,30 @@ def test_subtiles_own_every_cell_exactly_once_on_the_27px_grid(size, max_cells):
     assert (owned == 1).all()
 
 
-def test_paper_scene_split_meets_the_halo_overhead_target_within_the_default_budget():
+@pytest.mark.parametrize(("backend", "budget_mb"), [("onnxruntime", None), ("openvino", 3300), ("tensorflow", 3300)])
+def test_paper_scene_split_meets_the_halo_overhead_target(backend, budget_mb):
+    """The default backend within the default budget; the others need ≈ 3.3 GB for it."""
     from minescan.scan.config import ScanConfig
     from minescan.scan.inference import max_tile_pixels_for_budget
 
-    budget = ScanConfig().memory_budget_mb * 2**20
-    tiles = g.plan_subtiles(9216, 9216, max_tile_pixels_for_budget(budget, 12))
+    budget = (budget_mb or ScanConfig().memory_budget_mb) * 2**20
+    tiles = g.plan_subtiles(9216, 9216, max_tile_pixels_for_budget(budget, 12, backend))
     assert g.halo_overhead(tiles, 9216, 9216) <= 1.15
-    assert max(t.n_input_pixels for t in tiles) <= max_tile_pixels_for_budget(budget, 12)
+    assert max(t.n_input_pixels for t in tiles) <= max_tile_pixels_for_budget(budget, 12, backend)
 
 
 def test_whole_array_plan_is_one_tile():
     (tile,) = g.plan_subtiles(1000, 700, None)
     assert (tile.row.pixels, tile.col.pixels) == (g.PixelRange(0, 1000), g.PixelRange(0, 700))
+
+
+def test_on_a_gpu_the_tile_follows_free_device_memory_not_the_cpu_constant():
+    from minescan.scan.inference import NETWORK_BYTES_PER_PIXEL, max_tile_pixels_for_budget
+
+    budget = 64 * 2**30  # a roomy host: the device is the limit
+    small, large = (max_tile_pixels_for_budget(budget, 12, "tensorflow", gpu) for gpu in (8 * 2**30, 80 * 2**30))
+    assert large == 10 * small or abs(large - 10 * small) <= 10
+    assert small * (NETWORK_BYTES_PER_PIXEL["tensorflow"] + 48) <= 8 * 2**30
+    assert max_tile_pixels_for_budget(budget, 12, "tensorflow") != small
+    tiles = g.plan_subtiles(9216, 9216, large)
+    assert len(tiles) == 1  # an 80 GB device takes the paper's scene whole: no halo at all

@@ -58,17 +58,6 @@ def test_projected_scene_is_placed_in_epsg4326(tmp_path, models):
     assert -46 < det["lon"].mean() < -44 and -21 < det["lat"].mean() < -19
 
 
-def test_scene_scan_is_seamless_under_a_small_memory_budget(tmp_path, models):
-    path = write_scene(tmp_path / "big.tif", random_scene(np.random.default_rng(3), 700, 911))
-    whole = scan_scene(str(path), *models, ScanConfig(memory_budget_mb=4000))
-    tiled = scan_scene(str(path), *models, ScanConfig(memory_budget_mb=64))
-    assert whole.n_tiles == 1 and tiled.n_tiles > 1
-    assert np.max(np.abs(whole.p_mine - tiled.p_mine)) <= 1e-5
-    np.testing.assert_allclose(
-        whole.detections[["p_high", "p_low", "p_no_ore"]].to_numpy(),
-        tiled.detections[["p_high", "p_low", "p_no_ore"]].to_numpy(), atol=1e-5)
-
-
 def test_nodata_pixels_never_produce_detections(tmp_path, models):
     data = random_scene(np.random.default_rng(4), 400, 400)
     data[:, :, 250:] = 0  # a nodata strip on the right

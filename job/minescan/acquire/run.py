@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from .. import storage
 from ..batch.manifest import write_manifest
 from ..errors import TransientError
 from ..log import progress
@@ -41,17 +42,11 @@ def execute(plan: Plan, backend: TaskBackend, existing: set[str], cfg: RunnerCon
         json_uri, text_uri = write_manifest(plan.manifest, plan.manifest_uri)
         log.info("manifest written", extra={"uri": json_uri, "text_uri": text_uri})
     if plan.index_csv is not None and index_uri:
-        import fsspec
-
-        with fsspec.open(index_uri, "w", encoding="utf-8") as f:
-            f.write(plan.index_csv)
+        storage.write_text(index_uri, plan.index_csv)
         log.info("chip index written", extra={"uri": index_uri})
     return dict(counts)
 
 
 def write_plan(plan: Plan, path: str | Path) -> None:
     """The dry run's output: grid, image graph, and every export request, as JSON."""
-    import fsspec
-
-    with fsspec.open(str(path), "w", encoding="utf-8") as f:
-        json.dump(plan.as_json(), f, indent=1)
+    storage.write_text(str(path), json.dumps(plan.as_json(), indent=1))

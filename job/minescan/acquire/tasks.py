@@ -192,14 +192,6 @@ def _retry_or_fail(job: ExportJob, attempts: int, error: str, queue: deque, cfg:
 
 def list_objects(destination: str) -> set[str]:
     """Full URIs of every object under `destination` (gs:// or local), empty if none."""
-    import fsspec
+    from .. import storage
 
-    fs, root = fsspec.core.url_to_fs(destination)
-    # a listing cached by an earlier call in this process could hide new objects
-    fs.invalidate_cache()
-    try:
-        names = fs.find(root)
-    except FileNotFoundError:
-        return set()
-    protocol = destination.split("://", 1)[0] if "://" in destination else None
-    return {f"{protocol}://{n}" if protocol else n for n in names}
+    return set(storage.find(destination))

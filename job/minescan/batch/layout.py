@@ -1,6 +1,7 @@
 """Every path of a run and of a shard, spelled in one place.
 
     <run>/run.json                 pinned by the first map: config, manifest, model versions
+    <run>/channel.json             a run that follows a registry channel: the pointer it took
     <run>/scenes/<scene_id>/       one shard per scene, committed whole or absent
     <run>/national/                the reduce's national outputs, committed like a shard
                                    (sites in every format, detections.parquet, summary.json)
@@ -84,12 +85,17 @@ class RunLayout:
     root: str
 
     RUN_FILE = "run.json"
+    CHANNEL_FILE = "channel.json"
     SCENES = "scenes"
     NATIONAL = "national"
 
     @property
     def run_json(self) -> str:
         return storage.join(self.root, self.RUN_FILE)
+
+    @property
+    def channel_json(self) -> str:
+        return storage.join(self.root, self.CHANNEL_FILE)
 
     @property
     def scenes(self) -> str:

@@ -9,7 +9,7 @@ Written by `minescan acquire scenes`, read by `minescan map` (one pod per scene)
 * plain text (`manifest.txt`): one scene URI per line (`#` comments allowed), for hand-made
   runs over scenes from elsewhere; ids are the file names without extension, and no grid.
 
-`read_manifest` accepts a path or URI (local or `gs://`, through fsspec) or the text itself.
+`read_manifest` accepts a path or URI (local or `gs://`, through `storage`) or the text itself.
 """
 
 from __future__ import annotations

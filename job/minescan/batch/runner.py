@@ -142,6 +142,7 @@ def map_scene(
     """Scan scene `index` of the manifest into the run, unless it is already committed."""
     from ..models.bundled import load_models, resolve_models
     from ..models.card import verified_card
+    from ..registry.follow import follow_channel
     from .manifest import read_manifest
     from .shard import scan_and_commit
 
@@ -151,7 +152,8 @@ def map_scene(
             f"index {index} is outside the manifest's {len(manifest.scenes)} scenes (0..{len(manifest.scenes) - 1})"
         )
     entry = manifest.scenes[index]
-    config = config or ScanConfig()
+    # A config that follows a registry channel gets the versions this run pinned.
+    config = follow_channel(config or ScanConfig(), run)
     # Cards and hashes are enough to pin the run; Keras is loaded only if there is work,
     # so re-running a committed index takes seconds.
     sources = dict(zip(("discovery", "impact"), resolve_models(config.discovery_model, config.impact_model)))

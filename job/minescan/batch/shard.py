@@ -82,6 +82,8 @@ def success_record(result: ScanResult, config: ScanConfig, source: str) -> dict[
         "threshold": result.threshold,
         "counts": result.counts,
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "backend": result.backend,
+        "memory_mib": result.memory,
         "tiles": result.n_tiles,
         "halo_overhead": round(result.halo_overhead, 4),
         "config": config.model_dump(mode="json"),
@@ -148,8 +150,9 @@ def scan_to_shard(
     complete; `out` holding anything else is refused before any work.
     """
     from ..models.bundled import load_models
+    from ..registry.follow import follow_channel
 
-    config = config or ScanConfig()
+    config = follow_channel(config or ScanConfig())
     scene_id = check_scene_id(scene_id) if scene_id else scene_id_from_name(scene)
     shard = ShardLayout(out)
     existing = read_shard(shard)

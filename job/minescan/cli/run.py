@@ -12,7 +12,7 @@ from .options import scan_config_from, scan_options
 @click.option("--run", "run", required=True, help="Run directory (local or gs://).")
 @click.option("--index", type=click.IntRange(0), help="Scene index; default: $JOB_COMPLETION_INDEX.")
 @scan_options
-def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb, input_scale):
+def map_cmd(manifest, run, index, discovery_model, impact_model, registry, channel, config_file, threshold, keep_no_ore, memory_budget_mb, backend, input_scale):
     """Scan one scene of MANIFEST into the run (one Kubernetes pod's work).
 
     Example:
@@ -30,7 +30,8 @@ def map_cmd(manifest, run, index, discovery_model, impact_model, config_file, th
         raise InputError(f"no scene index: pass --index N or set {INDEX_ENV}")
     config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
                               discovery_model=discovery_model, impact_model=impact_model,
-                              input_scale=input_scale)
+                              input_scale=input_scale, backend=backend,
+                              registry=registry, channel=channel)
     outcome = map_scene(manifest, run, index, config=config)
     click.echo(f"{outcome.scene_id}: {outcome.status} ({outcome.counts.get('detections', 0)} detections) → {outcome.shard}")
 
@@ -63,7 +64,7 @@ def reduce_cmd(run, allow_missing, link_m):
 @click.option("--retries", type=click.IntRange(0), default=2, show_default=True, help="Retries per index for non-permanent failures.")
 @click.option("--allow-missing", is_flag=True, help="Reduce even if some indices failed for good.")
 @scan_options
-def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb, input_scale):
+def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_model, impact_model, registry, channel, config_file, threshold, keep_no_ore, memory_budget_mb, backend, input_scale):
     """Run the map for every scene in local processes (as pods would), then the reduce.
 
     Example:
@@ -73,9 +74,9 @@ def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_mod
     """
     from ..batch.runner import run_local
 
-    map_args = _forward(discovery_model=discovery_model, impact_model=impact_model, config=config_file,
-                        threshold=threshold, memory_budget_mb=memory_budget_mb,
-                        input_scale=input_scale)
+    map_args = _forward(discovery_model=discovery_model, impact_model=impact_model, registry=registry,
+                        channel=channel, config=config_file, threshold=threshold,
+                        memory_budget_mb=memory_budget_mb, input_scale=input_scale, backend=backend)
     if keep_no_ore:
         map_args.append("--keep-no-ore")
     codes, out = run_local(manifest, run, parallel=parallel, retries=retries, map_args=map_args,

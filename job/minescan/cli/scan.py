@@ -13,7 +13,7 @@ from .options import scan_config_from, scan_options
 @click.option("--scene-id", help="Id recorded in every detection (default: file name without extension).")
 @click.option("--overwrite", is_flag=True, help="Replace a shard that is already committed in --out.")
 @scan_options
-def scan(scene, out, scene_id, overwrite, discovery_model, impact_model, config_file, threshold, keep_no_ore, memory_budget_mb, input_scale):
+def scan(scene, out, scene_id, overwrite, discovery_model, impact_model, registry, channel, config_file, threshold, keep_no_ore, memory_budget_mb, backend, input_scale):
     """Scan SCENE (a Sentinel-2 GeoTIFF) for mines and tailings dams.
 
     Writes probability.zarr, detections.parquet/.csv/.kml and, last, _SUCCESS.json to --out.
@@ -28,7 +28,8 @@ def scan(scene, out, scene_id, overwrite, discovery_model, impact_model, config_
 
     config = scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
                               discovery_model=discovery_model, impact_model=impact_model,
-                              input_scale=input_scale)
+                              input_scale=input_scale, backend=backend,
+                              registry=registry, channel=channel)
     result = scan_to_shard(scene, out, config=config, scene_id=scene_id, overwrite=overwrite)
     c = result.counts
     click.echo(

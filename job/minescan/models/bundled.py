@@ -17,7 +17,9 @@ def resolve_models(discovery: str | None, impact: str | None) -> tuple[str, str]
 
 
 def load_models(discovery: str | None, impact: str | None):
-    from .card import load_model_dir
+    """The two verified model directories; each reads its Keras file only when a backend
+    needs it (see `scan.backends`)."""
+    from .card import verified_model_dir
 
     d_path, i_path = resolve_models(discovery, impact)
-    return load_model_dir(d_path, kind="discovery"), load_model_dir(i_path, kind="impact")
+    return verified_model_dir(d_path, kind="discovery"), verified_model_dir(i_path, kind="impact")

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,12 +67,16 @@ class Normalization(BaseModel):
         equals normalising `factor`·x with these (how `--input-scale` is applied)."""
         return Normalization(mean=[m / factor for m in self.mean], std=[s / factor for s in self.std])
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Normalise an array whose last axis is bands into a new float32 array.
+    def apply(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Normalise an array whose last axis is bands into a float32 array: a new one, or
+        `out` (same shape), which the scan reuses from one sub-tile to the next.
 
-        One allocation: on a scan sub-tile the array is hundreds of MB.
+        At most one allocation: on a scan sub-tile the array is hundreds of MB.
         """
-        out = np.array(x, dtype=np.float32)
+        if out is None:
+            out = np.array(x, dtype=np.float32)
+        else:
+            np.copyto(out, x, casting="unsafe")
         out -= np.asarray(self.mean, dtype=np.float32)
         out /= np.asarray(self.std, dtype=np.float32)
         return out
@@ -143,11 +148,18 @@ class ModelCard(BaseModel):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified model card with its Keras model."""
+    """A verified model card, its local directory, and its Keras model on first use.
+
+    The Keras file is read only when `model` is asked for: a backend whose derived model
+    is cached under the card's hash never needs TensorFlow at all.
+    """
 
     card: ModelCard
-    model: "keras.Model"
     path: Path
+
+    @cached_property
+    def model(self) -> "keras.Model":
+        return _load_keras(self.path, self.card)
 
 
 def library_versions() -> dict[str, str]:
@@ -301,17 +313,31 @@ def load_model_dir(
 ) -> LoadedModel:
     """Verify and load a model directory (local or gs://); `kind` guards against swapping
     the networks."""
-    card, path = verified_card(path, kind=kind)
+    loaded = verified_model_dir(path, kind=kind)
+    _ = loaded.model  # load now, so a broken archive fails here
+    return loaded
+
+
+def verified_model_dir(
+    path: str | os.PathLike[str], *, kind: ModelKind | None = None
+) -> LoadedModel:
+    """Verify a model directory (local or gs://) without loading Keras: the network is
+    read when `.model` is first used."""
+    card, local = verified_card(path, kind=kind)
+    return LoadedModel(card=card, path=Path(local))
+
+
+def _load_keras(path: Path, card: ModelCard) -> "keras.Model":
     import keras
 
     try:
-        model = keras.saving.load_model(Path(path) / card.weights_file, compile=False)
+        model = keras.saving.load_model(path / card.weights_file, compile=False)
     except Exception as exc:  # keras raises many types for a corrupt archive
-        raise ModelError(f"cannot load {Path(path) / card.weights_file}: {exc}") from None
+        raise ModelError(f"cannot load {path / card.weights_file}: {exc}") from None
     if model.output_shape[-1] != card.n_outputs or model.input_shape[-1] != card.n_bands:
         raise ModelError(
             f"{path}: the network takes {model.input_shape[-1]} bands and gives "
             f"{model.output_shape[-1]} outputs, but model.json says {card.n_bands} bands "
             f"and {card.n_outputs} outputs"
         )
-    return LoadedModel(card=card, model=model, path=Path(path))
+    return model

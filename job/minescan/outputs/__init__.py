@@ -1,4 +1,7 @@
-"""Output writers and readers (docs/ARCHITECTURE.md, "Data contracts"), all to local paths; another layer uploads them.
+"""Output writers and readers, all to local paths; the batch room commits and uploads them.
+
+The formats are the data contracts of docs/ARCHITECTURE.md. May import the shared facts
+and `models.networks` (class names); never `batch/`, `sites/` or `acquire/`.
 
 Per scene: `probability.zarr` (zarr v3 p(mine) cell grid) and `detections.parquet`
 (GeoParquet 1.1), plus CSV and KML for people. National: `write_sites` (GeoParquet,

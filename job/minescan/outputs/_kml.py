@@ -1,8 +1,12 @@
-"""KML for Google Earth (the paper's analysts reviewed candidates there), via simplekml.
+"""KML for Google Earth (the paper's analysts reviewed candidates there).
 
 One Folder per impact class, always all three and in class order, so GDAL's KML drivers
 (which read each Folder as a layer) see the same layers in every file. Each Placemark
 carries its table row as ExtendedData, which GDAL reads back as attribute columns.
+
+The XML is written as text with the standard library's escaping rather than through
+simplekml: its object model took 1 s of CPU per 1,300 placemarks, most of a scene's write
+stage (docs/BENCHMARKS.md); the tests read every file back with GDAL and ElementTree.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import html
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import atomic_path
@@ -55,33 +59,37 @@ def write_placemarks_kml(
     """One styled point Placemark per row of `df` (which has lon, lat, impact_class).
 
     `label(row)` names the Placemark, `fields(row)` lists the balloon's (label, value) pairs;
-    rows are dicts of JSON-native values.
+    rows are dicts of JSON-native values. The same rows always give the same bytes.
     """
-    import simplekml
-    from simplekml.base import Kmlable
-
-    # simplekml numbers element ids from a process-wide counter; restart it so the same
-    # rows always give the same bytes (a retried shard must rewrite identical files)
-    Kmlable._globalid = 0
-    kml = simplekml.Kml(name=name)
-    folders = {cls: kml.newfolder(name=cls) for cls in IMPACT_CLASSES}
-    styles = {cls: _style(simplekml, cls) for cls in IMPACT_CLASSES}
+    folders: dict[str, list[str]] = {cls: [] for cls in IMPACT_CLASSES}
     for row in records(df):
-        cls = row["impact_class"]
-        point = folders[cls].newpoint(name=label(row), coords=[(row["lon"], row["lat"])])
-        point.description = description_html(fields(row), row["lat"], row["lon"])
-        point.style = styles[cls]
-        for key, value in row.items():
-            # simplekml escapes name and description but writes Data verbatim
-            text = "" if value is None else str(value)
-            point.extendeddata.newdata(name=escape(str(key), {'"': "&quot;"}), value=escape(text))
+        folders[row["impact_class"]].append(_placemark(row, label(row), fields(row)))
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document>\n',
+             f"<name>{escape(name)}</name>\n", *(_style(cls) for cls in IMPACT_CLASSES)]
+    for cls, placemarks in folders.items():
+        parts += [f"<Folder>\n<name>{cls}</name>\n", *placemarks, "</Folder>\n"]
+    parts.append("</Document>\n</kml>\n")
     with atomic_path(path) as tmp:
-        kml.save(str(tmp))
+        tmp.write_text("".join(parts), encoding="utf-8")
 
 
-def _style(simplekml: Any, impact_class: str) -> Any:
-    style = simplekml.Style()
-    style.iconstyle.color = simplekml.Color.rgb(*IMPACT_RGB[impact_class])
-    style.iconstyle.icon.href = _ICON
-    style.labelstyle.scale = 0.7  # hundreds of labels: keep them from hiding the imagery
-    return style
+def _placemark(row: dict[str, Any], name: str, fields: list[tuple[str, Any]]) -> str:
+    data = "".join(
+        f"<Data name={quoteattr(str(key))}><value>{escape('' if value is None else str(value))}</value></Data>"
+        for key, value in row.items()
+    )
+    description = escape(description_html(fields, row["lat"], row["lon"]))
+    return (
+        f"<Placemark>\n<name>{escape(name)}</name>\n<description>{description}</description>\n"
+        f"<styleUrl>#{row['impact_class']}</styleUrl>\n<ExtendedData>{data}</ExtendedData>\n"
+        f"<Point><coordinates>{float(row['lon'])!r},{float(row['lat'])!r},0</coordinates></Point>\n</Placemark>\n"
+    )
+
+
+def _style(impact_class: str) -> str:
+    r, g, b = IMPACT_RGB[impact_class]
+    # KML colours are aabbggrr; small labels, or hundreds of them hide the imagery
+    return (
+        f'<Style id="{impact_class}"><IconStyle><color>ff{b:02x}{g:02x}{r:02x}</color>'
+        f"<Icon><href>{_ICON}</href></Icon></IconStyle><LabelStyle><scale>0.7</scale></LabelStyle></Style>\n"
+    )

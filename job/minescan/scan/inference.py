@@ -1,84 +1,61 @@
-"""Running the networks: seamless sub-tiled discovery, and impact classification of patches.
+"""Running the networks on arrays: discovery cells, impact patches, and the memory they take.
 
-`discovery_probabilities` gives the same cells as one whole-array forward pass, within float
-rounding, whatever the sub-tile size: tiles start on the 27-px grid and carry the halo
-derived in `geometry`, and every cell is owned by exactly one tile.
+The tile loop (`tiles`) calls these on one sub-tile at a time; everything here is pure
+array work around a `backends.Network`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..models.networks import MINE_INDEX
 from . import geometry
+from .backends import Network
 
-if TYPE_CHECKING:
-    import keras
-
-#: float32 bytes held per input pixel by the discovery network on CPU, measured in
-#: `make bench` (input + conv1 output + its ReLU at 32 channels dominate), with headroom
-BYTES_PER_PIXEL_BASE = 4 * (2 * 32 + 8)
-
-
-def bytes_per_input_pixel(n_bands: int) -> int:
-    """Working-set bytes per input pixel of one discovery forward pass (raw + normalised input)."""
-    return BYTES_PER_PIXEL_BASE + n_bands * (2 + 4 + 4)
+#: bytes the discovery network itself holds per input pixel on CPU beyond its float32 input
+#: (the first layer's 32 float32 channels dominate), per backend; measured by
+#: `minescan bench memory` (docs/BENCHMARKS.md) and rounded up ~5 %
+NETWORK_BYTES_PER_PIXEL = {"onnxruntime": 185, "openvino": 280, "tensorflow": 290}
+#: what the whole tile loop took per input pixel beyond the sum of its parts (threads'
+#: transient copies, allocator slack): ≈ 430 B/px measured against 367 modelled on 4096²
+#: (budget 900 MiB) and 9216² (2800 MiB) scans with onnxruntime (docs/BENCHMARKS.md)
+LOOP_SLACK_BYTES_PER_PIXEL = 64
 
 
-def max_tile_pixels_for_budget(budget_bytes: int, n_bands: int) -> int:
-    """Largest tile (input pixels) whose working set fits `budget_bytes`."""
-    return max(geometry.CHIP * geometry.CHIP, budget_bytes // bytes_per_input_pixel(n_bands))
+#: share of the free device memory a tile may take (cuDNN workspaces take some of the rest)
+GPU_MEMORY_FRACTION = 0.7
 
 
-class DiscoveryRunner:
-    """Calls the discovery network on arrays of any size without retracing per shape."""
+def bytes_per_input_pixel(n_bands: int, backend: str) -> int:
+    """Working-set bytes per input pixel of the tile loop.
 
-    def __init__(self, model: "keras.Model") -> None:
-        import tensorflow as tf
-
-        self.model = model
-        n_bands = model.input_shape[-1]
-        spec = tf.TensorSpec(shape=(1, None, None, n_bands), dtype=tf.float32)
-        # A tf.function lets grappler fuse conv + bias + relu, which roughly halves the peak
-        # memory of the first layer on CPU compared with eager execution.
-        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """p(mine) per cell for one normalised (H, W, B) float32 array."""
-        out = self._fn(np.ascontiguousarray(image[None], dtype=np.float32))
-        return out.numpy()[0, :, :, MINE_INDEX]
-
-
-def _runner(model) -> DiscoveryRunner:
-    return model if isinstance(model, DiscoveryRunner) else DiscoveryRunner(model)
-
-
-def discovery_probabilities(
-    model: "keras.Model | DiscoveryRunner",
-    image: np.ndarray,
-    max_pixels: int | None = None,
-) -> np.ndarray:
-    """p(mine) for every output cell of a normalised (H, W, B) float32 array.
-
-    Returns shape (n_cells(H), n_cells(W)). With `max_pixels`, the work is split into
-    sub-tiles of at most that many input pixels; the result equals whole-array inference.
+    The network's own, plus two sub-tiles in flight (the one in the network and the next
+    one being read): each a raw uint16 copy, a normalised float32 copy and a nodata mask;
+    the nodata test's one-byte-per-band temporary; GDAL's block cache, sized to one raw
+    sub-tile (`scanner.gdal_cache_bytes`); and the loop's measured slack.
     """
-    if image.ndim != 3:
-        raise ValueError(f"expected an (H, W, B) array, got shape {image.shape}")
-    height, width, _ = image.shape
-    runner = _runner(model)
-    out = np.full((geometry.n_cells(height), geometry.n_cells(width)), np.nan, np.float32)
-    for tile in geometry.plan_subtiles(height, width, max_pixels):
-        rows, cols = tile.row.pixels, tile.col.pixels
-        p = runner(image[rows.start : rows.stop, cols.start : cols.stop])
-        out[tile.row.cells.start : tile.row.cells.stop, tile.col.cells.start : tile.col.cells.stop] = (
-            owned_cells(p, tile)
-        )
-    return out
+    in_flight = n_bands * (2 + 4) + 1
+    return NETWORK_BYTES_PER_PIXEL[backend] + 2 * in_flight + n_bands + 2 * n_bands + LOOP_SLACK_BYTES_PER_PIXEL
+
+
+def max_tile_pixels_for_budget(
+    budget_bytes: int, n_bands: int, backend: str, gpu_free_bytes: int | None = None
+) -> int:
+    """Largest tile (input pixels) whose working set fits `budget_bytes` of host memory and,
+    on a GPU, `GPU_MEMORY_FRACTION` of the device's free memory (the network lives there)."""
+    if gpu_free_bytes is None:
+        return max(geometry.CHIP * geometry.CHIP, budget_bytes // bytes_per_input_pixel(n_bands, backend))
+    host = budget_bytes // (bytes_per_input_pixel(n_bands, backend) - NETWORK_BYTES_PER_PIXEL[backend])
+    # on the device: the float32 input and TensorFlow's CPU figure, until `make bench-gpu` measures it
+    device = int(gpu_free_bytes * GPU_MEMORY_FRACTION) // (NETWORK_BYTES_PER_PIXEL["tensorflow"] + 4 * n_bands)
+    return max(geometry.CHIP * geometry.CHIP, min(host, device))
+
+
+def discovery_cells(network: Network, image: np.ndarray) -> np.ndarray:
+    """p(mine) per output cell of one normalised (H, W, B) float32 array, whole-array."""
+    return network(image[None])[0, :, :, MINE_INDEX]
 
 
 def owned_cells(tile_output: np.ndarray, tile: geometry.SubTile) -> np.ndarray:
@@ -87,25 +64,11 @@ def owned_cells(tile_output: np.ndarray, tile: geometry.SubTile) -> np.ndarray:
     return tile_output[r0 : r0 + len(tile.row.cells), c0 : c0 + len(tile.col.cells)]
 
 
-@dataclass(frozen=True, slots=True)
-class ImpactScores:
-    """Softmax output of the impact network, one row per patch, class order of the model."""
-
-    probabilities: np.ndarray  # (n, n_classes) float32
-    class_names: tuple[str, ...]
-
-
-def classify_patches(
-    model: "keras.Model", patches: np.ndarray, class_names: tuple[str, ...], batch_size: int = 1024
-) -> ImpactScores:
-    """Run the impact network on normalised (n, 21, 21, B) patches in batches."""
+def classify_patches(network: Network, patches: np.ndarray, n_classes: int, batch_size: int = 1024) -> np.ndarray:
+    """Softmax rows (n, n_classes) of the impact network over normalised (n, 21, 21, B) patches."""
     if len(patches) == 0:
-        return ImpactScores(np.zeros((0, len(class_names)), np.float32), class_names)
-    outs = [
-        np.asarray(model(np.ascontiguousarray(batch, dtype=np.float32), training=False))
-        for batch in _batches(patches, batch_size)
-    ]
-    return ImpactScores(np.concatenate(outs).astype(np.float32), class_names)
+        return np.zeros((0, n_classes), np.float32)
+    return np.concatenate([network(batch) for batch in _batches(patches, batch_size)]).astype(np.float32)
 
 
 def _batches(array: np.ndarray, size: int) -> Iterator[np.ndarray]:
@@ -127,19 +90,17 @@ def extract_patches(
     scene (row, col). Each patch comes from real neighbouring data; only where a patch runs
     over the true scene edge is it completed by reflection (never by shrinking the patch).
     A patch that leaves the window but not the scene is a caller bug and raises.
+    One gather for all patches: a scene has tens of thousands of candidates.
     """
-    half = size // 2
-    n_bands = window.shape[2]
-    out = np.empty((len(centres), size, size, n_bands), dtype=window.dtype)
-    scene_h, scene_w = scene_shape
-    r_off, c_off = window_origin
-    for k, (row, col) in enumerate(np.asarray(centres, dtype=np.int64)):
-        rows = _reflect_index(np.arange(row - half, row - half + size), scene_h) - r_off
-        cols = _reflect_index(np.arange(col - half, col - half + size), scene_w) - c_off
-        if rows.min() < 0 or cols.min() < 0 or rows.max() >= window.shape[0] or cols.max() >= window.shape[1]:
-            raise ValueError(f"patch at scene pixel ({row}, {col}) is not inside the window read")
-        out[k] = window[np.ix_(rows, cols)]
-    return out
+    centres = np.asarray(centres, dtype=np.int64).reshape(-1, 2)
+    offsets = np.arange(size) - size // 2
+    rows = _reflect_index(centres[:, :1] + offsets, scene_shape[0]) - window_origin[0]
+    cols = _reflect_index(centres[:, 1:] + offsets, scene_shape[1]) - window_origin[1]
+    outside = (rows.min(1) < 0) | (rows.max(1) >= window.shape[0]) | (cols.min(1) < 0) | (cols.max(1) >= window.shape[1])
+    if outside.any():
+        row, col = centres[np.argmax(outside)]
+        raise ValueError(f"patch at scene pixel ({row}, {col}) is not inside the window read")
+    return window[rows[:, :, None], cols[:, None, :]]
 
 
 def _reflect_index(index: np.ndarray, n: int) -> np.ndarray:

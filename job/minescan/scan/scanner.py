@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,14 +22,9 @@ import numpy as np
 from ..errors import InputError
 from ..log import progress, timed
 from . import geometry
+from .backends import gpu_free_bytes, load_network, resolve_backend
 from .config import ScanConfig
-from .inference import (
-    DiscoveryRunner,
-    classify_patches,
-    extract_patches,
-    max_tile_pixels_for_budget,
-    owned_cells,
-)
+from .inference import max_tile_pixels_for_budget
 from .scene import (
     SceneInfo,
     check_input_values,
@@ -33,8 +32,11 @@ from .scene import (
     open_raster,
     pixel_centres_lonlat,
     read_window,
-    valid_mask,
 )
+from .tiles import Candidates, TileContext, run_tiles
+
+#: GDAL's decoding threads for a window read; the reader thread overlaps the network anyway
+GDAL_THREADS = 2
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +61,9 @@ class ScanResult:
     n_tiles: int = 0
     halo_overhead: float = 0.0
     global_offset: tuple[int, int] | None = None
+    backend: str = ""
+    #: the memory budget and what the tile loop took above the process's resident set
+    memory: dict[str, float] = field(default_factory=dict)
 
 
 def scan_scene(
@@ -77,36 +82,57 @@ def scan_scene(
             f"takes {impact.card.bands}: use models trained on the same band list"
         )
     threshold = discovery.card.threshold if config.threshold is None else config.threshold
+    backend = resolve_backend(config.backend)
     timings: dict[str, float] = {}
     with open_raster(path) as src:
         scene = inspect_scene(src, tuple(discovery.card.bands), scene_id,
                               max_pixels=config.max_scene_pixels)
         check_input_values(src, scene, discovery.card, config.input_scale)
-        if config.input_scale is not None:
-            discovery, impact = (_rescaled(m, config.input_scale) for m in (discovery, impact))
-        n_bands = len(scene.band_indexes)
-        tile_pixels = max_tile_pixels_for_budget(config.memory_budget_mb * 2**20, n_bands)
-        tiles = geometry.plan_subtiles(scene.height, scene.width, tile_pixels)
-        runner = DiscoveryRunner(discovery.model)
-        p_mine = np.full(
-            (geometry.n_cells(scene.height), geometry.n_cells(scene.width)), np.nan, np.float32
+    if config.input_scale is not None:
+        discovery, impact = (_rescaled(m, config.input_scale) for m in (discovery, impact))
+    n_bands = len(scene.band_indexes)
+    gpu_free = gpu_free_bytes(backend)
+    tile_pixels = max_tile_pixels_for_budget(config.memory_budget_mb * 2**20, n_bands, backend, gpu_free)
+    tiles = geometry.plan_subtiles(scene.height, scene.width, tile_pixels)
+    with timed(timings, "load"):
+        ctx = TileContext(
+            scene_shape=scene.shape,
+            nodata=scene.nodata,
+            discovery=load_network(discovery, backend, mixed_precision=config.mixed_precision),
+            discovery_normalization=discovery.card.normalization,
+            impact=load_network(impact, backend, mixed_precision=config.mixed_precision),
+            impact_normalization=impact.card.normalization,
+            n_classes=len(impact.card.class_names),
+            threshold=threshold,
+            max_nodata_fraction=config.max_nodata_fraction,
+            impact_batch_size=config.impact_batch_size,
         )
-        found: list[dict[str, np.ndarray]] = []
-        valid_pixels = 0
-        for tile in progress(tiles, len(tiles), f"scan {scene.scene_id}"):
-            tile_found, n_valid = _scan_tile(
-                src, scene, tile, runner, discovery, impact, config, threshold, p_mine, timings
-            )
-            valid_pixels += n_valid
-            found.extend(tile_found)
+    p_mine = np.full((geometry.n_cells(scene.height), geometry.n_cells(scene.width)), np.nan, np.float32)
+    found: list[Candidates] = []
+    valid_pixels = 0
+    rss_before = current_rss_bytes()
+    start = time.perf_counter()
+    max_tile = max(t.n_input_pixels for t in tiles) if tiles else 0
+    with window_reader(scene, max_tile) as read:
+        for result in progress(run_tiles(ctx, tiles, read), len(tiles), f"scan {scene.scene_id}"):
+            tile = result.tile
+            p_mine[tile.row.cells.start : tile.row.cells.stop, tile.col.cells.start : tile.col.cells.stop] = result.p_mine
+            valid_pixels += result.n_valid
+            found.append(result.candidates)
+            for stage, seconds in result.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
             log.debug("tile done", extra={"scene_id": scene.scene_id, "tile_row": tile.row.cells.start,
                                           "tile_col": tile.col.cells.start})
+    timings["tiles_wall"] = time.perf_counter() - start
+    memory = {"budget_mib": config.memory_budget_mb,
+              "tile_loop_mib": round((peak_rss_bytes() - rss_before) / 2**20, 1),
+              "gpu_free_mib": None if gpu_free is None else gpu_free >> 20}
     if valid_pixels == 0:
         raise InputError(
             f"{path} holds no valid pixel (all nodata): check the export's region and nodata value"
         )
     with timed(timings, "georeference"):
-        detections = _detections_table(found, scene, discovery, impact, config)
+        detections = _detections_table(Candidates.concat(found, ctx.n_classes), scene, discovery, impact, config)
     counts = {
         "cells": int(p_mine.size),
         "valid_cells": int(np.isfinite(p_mine).sum()),
@@ -128,90 +154,59 @@ def scan_scene(
         n_tiles=len(tiles),
         halo_overhead=geometry.halo_overhead(tiles, scene.height, scene.width),
         global_offset=global_cell_offset(scene, config.grid),
+        backend=backend,
+        memory=memory,
     )
     log.info(
         "scanned scene",
-        extra={"scene_id": scene.scene_id, **counts, "tiles": len(tiles),
+        extra={"scene_id": scene.scene_id, **counts, "tiles": len(tiles), "backend": backend,
                "halo_overhead": round(result.halo_overhead, 4)},
     )
     return result
 
 
-def _scan_tile(src, scene, tile, runner, discovery, impact, config, threshold, p_mine, timings):
+@contextmanager
+def window_reader(scene: SceneInfo, max_tile_pixels: int) -> Iterator[Callable[[geometry.SubTile], np.ndarray]]:
+    """`read(tile)`: the tile's raw (B, h, w) window of the scene's model bands.
+
+    GDAL decodes with two threads and keeps a block cache of one raw sub-tile (inside the
+    memory budget), so the halo a tile shares with its left neighbour is decoded once.
+    A file that breaks mid-read (truncated, corrupt) is an `InputError` naming it.
+    """
+    import rasterio
     from rasterio.windows import Window
 
-    rows, cols = tile.row.pixels, tile.col.pixels
-    with timed(timings, "read"):
-        raw = read_window(src, scene, Window(cols.start, rows.start, len(cols), len(rows)))
-        valid = valid_mask(raw, scene.nodata)
-    n_valid = int(valid.sum())
-    cell_rows = slice(tile.row.cells.start, tile.row.cells.stop)
-    cell_cols = slice(tile.col.cells.start, tile.col.cells.stop)
-    if n_valid == 0:
-        return [], 0  # all nodata: the cells stay NaN and the network is not run
-    with timed(timings, "discovery"):
-        x = discovery.card.normalization.apply(np.moveaxis(raw, 0, -1))
-        x[~valid] = 0.0  # nodata enters the network as the training mean
-        p = owned_cells(runner(x), tile)
-        del x
-        usable = _usable_cells(valid, tile, config.max_nodata_fraction)
-        p = np.where(usable, p, np.nan).astype(np.float32)
-        p_mine[cell_rows, cell_cols] = p
-    hits = np.argwhere(p >= threshold)
-    if len(hits) == 0:
-        return [], n_valid
-    with timed(timings, "impact"):
-        cell_r = hits[:, 0] + tile.row.cells.start
-        cell_c = hits[:, 1] + tile.col.cells.start
-        centres = np.stack([geometry.centre_pixel(cell_r), geometry.centre_pixel(cell_c)], axis=1)
-        patches = extract_patches(
-            np.moveaxis(raw, 0, -1),
-            centres,
-            window_origin=(rows.start, cols.start),
-            scene_shape=scene.shape,
-        )
-        scores = classify_patches(
-            impact.model,
-            impact.card.normalization.apply(patches),
-            tuple(impact.card.class_names),
-            config.impact_batch_size,
-        )
-    return [
-        {
-            "cell_row": cell_r,
-            "cell_col": cell_c,
-            "pixel_row": centres[:, 0],
-            "pixel_col": centres[:, 1],
-            "p_mine": p[hits[:, 0], hits[:, 1]],
-            "impact": scores.probabilities,
-        }
-    ], n_valid
+    cache = gdal_cache_bytes(max_tile_pixels, len(scene.band_indexes))
+    # entered on the scan's thread, these options are process-wide, so the reader thread
+    # that calls `read` sees them too (rasterio keeps options per thread only off the main one)
+    with rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=str(GDAL_THREADS)), open_raster(scene.path) as src:
+
+        def read(tile: geometry.SubTile) -> np.ndarray:
+            rows, cols = tile.row.pixels, tile.col.pixels
+            return read_window(src, scene, Window(cols.start, rows.start, len(cols), len(rows)))
+
+        yield read
 
 
-def _usable_cells(valid: np.ndarray, tile: geometry.SubTile, max_nodata_fraction: float) -> np.ndarray:
-    """Cells owned by `tile` that may produce detections.
+def gdal_cache_bytes(max_tile_pixels: int, n_bands: int) -> int:
+    """GDAL block cache: one raw uint16 sub-tile (counted in `inference.bytes_per_input_pixel`)."""
+    return max(16 * 2**20, 2 * n_bands * max_tile_pixels)
 
-    A cell is unusable when its centre 21×21 patch touches nodata (nothing there to
-    classify) or when more than `max_nodata_fraction` of its 201-px chip is nodata.
-    """
-    good = valid.astype(np.int64)
-    sat = np.zeros((good.shape[0] + 1, good.shape[1] + 1), np.int64)
-    sat[1:, 1:] = good.cumsum(0).cumsum(1)
 
-    def box_sums(size: int, offset: int) -> np.ndarray:
-        """Nodata pixels in each cell's box; pixels past the scene edge (where the last
-        cells' chips run, zero-padded by the network) count as nodata."""
-        r = geometry.STRIDE * np.arange(tile.row.cells.start, tile.row.cells.stop) + offset
-        c = geometry.STRIDE * np.arange(tile.col.cells.start, tile.col.cells.stop) + offset
-        r = r - tile.row.pixels.start
-        c = c - tile.col.pixels.start
-        r0, r1 = np.clip(r, 0, good.shape[0])[:, None], np.clip(r + size, 0, good.shape[0])[:, None]
-        c0, c1 = np.clip(c, 0, good.shape[1])[None, :], np.clip(c + size, 0, good.shape[1])[None, :]
-        return size * size - (sat[r1, c1] - sat[r0, c1] - sat[r1, c0] + sat[r0, c0])
+def current_rss_bytes() -> int:
+    """Resident memory of this process now (Linux; 0 where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
-    chip_bad = box_sums(geometry.CHIP, 0)
-    patch_bad = box_sums(geometry.PATCH, geometry.CENTRE_OFFSET - geometry.PATCH // 2)
-    return (patch_bad == 0) & (chip_bad <= max_nodata_fraction * geometry.CHIP * geometry.CHIP)
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _rescaled(model: "LoadedModel", scale: float) -> "LoadedModel":
@@ -226,30 +221,29 @@ def _model_version(discovery: "LoadedModel", impact: "LoadedModel") -> str:
     return f"{discovery.card.ref}+{impact.card.ref}"
 
 
-def _detections_table(found, scene, discovery, impact, config) -> "pd.DataFrame":
+def _detections_table(found: Candidates, scene, discovery, impact, config) -> "pd.DataFrame":
     import pandas as pd
 
     from ..outputs import empty_detections
 
-    if not found:
+    n = len(found.cell_row)
+    if n == 0:
         return empty_detections()
-    cat = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
-    lon, lat = pixel_centres_lonlat(scene.transform, scene.crs_wkt, cat["pixel_row"], cat["pixel_col"])
+    lon, lat = pixel_centres_lonlat(scene.transform, scene.crs_wkt, found.pixel_row, found.pixel_col)
     names = list(impact.card.class_names)
-    probs = cat["impact"]
+    probs = found.impact
     winner = np.asarray(names, dtype=object)[np.argmax(probs, axis=1)]
     offset = global_cell_offset(scene, config.grid)
-    n = len(lon)
     table = pd.DataFrame(
         {
             "scene_id": np.full(n, scene.scene_id, dtype=object),
-            "cell_row": cat["cell_row"].astype(np.int32),
-            "cell_col": cat["cell_col"].astype(np.int32),
-            "pixel_row": cat["pixel_row"].astype(np.int32),
-            "pixel_col": cat["pixel_col"].astype(np.int32),
+            "cell_row": found.cell_row.astype(np.int32),
+            "cell_col": found.cell_col.astype(np.int32),
+            "pixel_row": found.pixel_row.astype(np.int32),
+            "pixel_col": found.pixel_col.astype(np.int32),
             "lon": lon,
             "lat": lat,
-            "p_mine": cat["p_mine"].astype(np.float32),
+            "p_mine": found.p_mine.astype(np.float32),
             "impact_class": winner,
             "p_high": probs[:, names.index("high")].astype(np.float32),
             "p_low": probs[:, names.index("low")].astype(np.float32),
@@ -257,10 +251,10 @@ def _detections_table(found, scene, discovery, impact, config) -> "pd.DataFrame"
             "kept": winner != "no_ore",
             "model_version": np.full(n, _model_version(discovery, impact), dtype=object),
             "global_row": pd.array(
-                cat["cell_row"] + offset[0] if offset else [None] * n, dtype="Int64"
+                found.cell_row + offset[0] if offset else [None] * n, dtype="Int64"
             ),
             "global_col": pd.array(
-                cat["cell_col"] + offset[1] if offset else [None] * n, dtype="Int64"
+                found.cell_col + offset[1] if offset else [None] * n, dtype="Int64"
             ),
         }
     )

@@ -9,4 +9,7 @@
     report.py      JSON + Markdown tables + per-fold curve plots
     bench.py       chips/s for training both networks
     cli.py         `minescan train ...` and `minescan evaluate`
+
+May import the shared facts, `models/`, `scan.geometry` and `synth/` (the demo models'
+chips); never `batch/` or `acquire/`.
 """

@@ -73,13 +73,3 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         **library_versions(),
     }
-
-
-def main(argv: list[str] | None = None) -> None:
-    from .cli import bench
-
-    bench.main(args=argv, prog_name="python -m minescan.training.bench")
-
-
-if __name__ == "__main__":
-    main()

@@ -133,11 +133,13 @@ def _train_command(kind: str) -> click.Command:
     @click.option("--model-version", default=None, help="Model version [default: UTC timestamp].")
     @click.option("--max-steps", type=int, default=None, hidden=True)
     @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+    @click.option("--publish", "registry", default=None,
+                  help="Then publish --out to this model registry (local or gs://) as a version.")
     @_strategy_options
     def command(data, scenes, points, label_column, ore_column, ore_map, gold_impact, out, bands,
                 epochs, batch_size, learning_rate, folds, cv, group_distance, balance, threshold,
                 seed, deterministic, mixed_precision, name, model_version, max_steps, overwrite,
-                strategy, service, job_name, workers, port) -> None:
+                registry, strategy, service, job_name, workers, port) -> None:
         from .crossval import TrainConfig, run_training
         from .loop import TrainSettings
         from .progress import EpochReporter
@@ -175,6 +177,11 @@ def _train_command(kind: str) -> click.Command:
                 click.echo(f"{scheme} {folds}-fold: accuracy {acc['mean']:.4f} ± {acc['sd']:.4f}, "
                            f"kappa {kappa['mean']:.4f} ± {kappa['sd']:.4f}")
         click.echo(f"report: {out.rstrip('/')}/report/cv.md")
+        if registry:
+            from ..registry.store import publish
+
+            outcome = publish(registry, out)
+            click.echo(f"{outcome.version} {outcome.status} → {outcome.uri}")
 
     command.help = (
         f"Train the {kind} network: k-fold CV report, then the final model on all chips.\n\n"

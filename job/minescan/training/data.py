@@ -32,13 +32,12 @@ from ..bands import select_bands
 from ..errors import InputError
 from ..models.card import Normalization
 from ..ores import OreMapping, classify_ore
+from ..points import read_points_table
 
 log = logging.getLogger(__name__)
 
 CHIP_SUFFIXES = (".tif", ".tiff")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecord.gz", ".tfrecords", ".tfrecords.gz")
-LON_COLUMNS = ("lon", "longitude", "lng", "long", "x")
-LAT_COLUMNS = ("lat", "latitude", "y")
 
 
 @dataclass(frozen=True)
@@ -246,41 +245,6 @@ def _stack(arrays: list[np.ndarray]) -> np.ndarray:
 
 
 # --- (b) scene + points -----------------------------------------------------------------
-
-
-def read_points_table(path: str | os.PathLike[str]) -> "Any":
-    """A DataFrame with `lon`, `lat` (EPSG:4326) and the table's other columns."""
-    import pandas as pd
-
-    path = Path(path)
-    try:
-        if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            df = pd.read_csv(path, sep=sep)
-            lower = {c.lower(): c for c in df.columns}
-            lon_col = next((lower[c] for c in LON_COLUMNS if c in lower), None)
-            lat_col = next((lower[c] for c in LAT_COLUMNS if c in lower), None)
-            if lon_col is None or lat_col is None:
-                raise InputError(
-                    f"{path} needs longitude and latitude columns (one of {LON_COLUMNS} "
-                    f"and one of {LAT_COLUMNS}); it has {list(df.columns)}"
-                )
-            return df.rename(columns={lon_col: "lon", lat_col: "lat"})
-        import geopandas as gpd
-
-        gdf = gpd.read_file(path)
-    except InputError:
-        raise
-    except Exception as exc:  # pandas/pyogrio raise many types for a bad file
-        raise InputError(f"cannot read points table {path}: {exc}") from None
-    if gdf.crs is not None:
-        gdf = gdf.to_crs("EPSG:4326")
-    if not all(gdf.geometry.geom_type == "Point"):
-        raise InputError(f"{path} must hold points only (lon/lat of chip centres)")
-    df = pd.DataFrame(gdf.drop(columns="geometry"))
-    df["lon"] = gdf.geometry.x.to_numpy()
-    df["lat"] = gdf.geometry.y.to_numpy()
-    return df
 
 
 def point_labels(
