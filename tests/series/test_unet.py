@@ -52,6 +52,7 @@ def test_width_scales_every_block():
     with pytest.raises(ValueError, match="width"):
         build_unet(6, width=0)
 
-def test_batchnorm_is_synchronised_across_replicas():
+def test_batchnorm_is_synchronised_across_replicas_and_follows_the_weights_closely():
     model = build_unet(6, width=2)
-    assert all(layer.synchronized for layer in model.layers if type(layer).__name__ == "BatchNormalization")
+    norms = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    assert all(layer.synchronized and layer.momentum == 0.9 for layer in norms)

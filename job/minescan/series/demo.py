@@ -43,7 +43,7 @@ class SeriesDemoConfig:
     seed: int = 2024
     first_year: int = 2000
     last_year: int = 2019
-    train_px: int = 384  # 11.5 km at 30 m
+    train_px: int = 512  # 15.4 km at 30 m
     test_px: int = 256  # 7.7 km: one 512-px window a year
     origin_lonlat: tuple[float, float] = (-56.40, -6.20)  # the Tapajós gold province, Pará
     width: int = 16
@@ -93,7 +93,8 @@ def run_series_demo(out: str | Path, config: SeriesDemoConfig = SeriesDemoConfig
         out=str(root / "model"), cube=str(root / "train.zarr"), labels=str(root / "train" / "truth"),
         width=config.width, tile=config.tile, tiles_per_scene=config.tiles_per_year, name="demo-series",
         version="synthetic", overwrite=True,
-        settings=TrainSettings(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed),
+        settings=TrainSettings(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+                               deterministic=True),
     )
     with EpochReporter(1, config.epochs) as reporter:
         card = run_series_training(train_config, tf.distribute.get_strategy(), on_epoch=reporter)

@@ -29,6 +29,10 @@ DEPTH = 4
 #: the method's training tile edge in pixels
 TILE = 256
 DROPOUT = 0.3
+#: moving-average momentum of BatchNorm's inference statistics (the ATBD gives none): 0.9,
+#: PyTorch's default, so the statistics follow the weights closely; Keras' 0.99 lags ~100
+#: steps behind, and a short training then ends with statistics of an older network
+BN_MOMENTUM = 0.9
 CLASS_NAMES = ("not_mining", "mining")
 #: parameters of the published network (width 64) for the method's six features
 UNET_PARAMS_6_FEATURES = 31_057_025
@@ -39,7 +43,7 @@ def _conv_block(x, filters: int, name: str):
 
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True, name=f"{name}_bn{i}")(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
     return x
 
