@@ -9,13 +9,19 @@
 # suspended), cpu-prod | gpu-prod (JobSet, models from the registry's prod channel),
 # gpu-train | gpu-train-multiworker (retraining, published to the registry).
 # Env:
-#   IMAGE         image repository without tag (required)
+#   RELEASE       deploy the release k8s/releases/RELEASE/ made by scripts/release.sh: its
+#                 images are pinned by digest, so IMAGE and TAG are not used
+#   RELEASES      where releases are (default k8s/releases)
+#   IMAGE         image repository without tag (required without RELEASE)
 #   TAG           tag prefix; the overlay's variant is appended: TAG-cpu or TAG-gpu
 #                 (default: the version in pyproject.toml)
 #   GSA           Google service account the pods act as (Workload Identity; required)
 #   MANIFEST RUN SCENES          map/reduce overlays: scene manifest URI, run URI, scene count
 #   PARALLELISM   pods at once (default SCENES)
 #   MAX_FAILED    scenes that may fail for good before the run stops (default SCENES/20, >= 1)
+#   MAP_DEADLINE  seconds the whole map may run (default: enough for every scene to use all
+#                 its retries at the pod deadline, plus an hour; see k8s/jobs/map-job.yaml)
+#   PRIVATE_GOOGLE_ACCESS=1      HTTPS only to Private Google Access's ranges (docs/CLUSTER.md)
 #   ALLOW_MISSING=1              -jobs overlays: reduce even if some scenes failed (`--allow-missing`)
 #   TRAIN_MODEL TRAIN_DATA TRAIN_OUT   training overlays: discovery|impact, chips URI, output URI
 #   REGISTRY      model registry URI: training overlays publish the model there; the -prod
@@ -31,11 +37,17 @@ OVERLAY=${1:?usage: scripts/deploy.sh OVERLAY (cpu, gpu, cpu-jobs, gpu-jobs, cpu
 die() { echo "deploy: $*" >&2; exit 2; }
 need() { [ -n "${!1:-}" ] || die "set $1 ($2)"; }
 
-need IMAGE "image repository without tag, e.g. europe-docker.pkg.dev/PROJECT/minescan/minescan"
 need GSA "Google service account email for Workload Identity"
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)
-TAG=${TAG:-$VERSION}
-case "$OVERLAY" in cpu*) VARIANT=cpu ;; *) VARIANT=gpu ;; esac
+if [ -n "${RELEASE:-}" ]; then
+    BASE=${RELEASES:-$ROOT/k8s/releases}/$RELEASE/$OVERLAY
+    [ -f "$BASE/kustomization.yaml" ] || die "no release $BASE (make one with scripts/release.sh)"
+else
+    BASE=$ROOT/k8s/overlays/$OVERLAY
+    need IMAGE "image repository without tag, e.g. europe-docker.pkg.dev/PROJECT/minescan/minescan"
+    VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)
+    TAG=${TAG:-$VERSION}
+    case "$OVERLAY" in cpu*) VARIANT=cpu ;; *) VARIANT=gpu ;; esac
+fi
 
 OUT="$ROOT/build/deploy/$OVERLAY"
 mkdir -p "$OUT"
@@ -46,11 +58,18 @@ K="$OUT/kustomization.yaml"
     echo "apiVersion: kustomize.config.k8s.io/v1beta1"
     echo "kind: Kustomization"
     echo "resources:"
-    echo "  - ../../../k8s/overlays/$OVERLAY"
-    echo "images:"
-    echo "  - name: minescan"
-    echo "    newName: $IMAGE"
-    echo "    newTag: $TAG-$VARIANT"
+    # relative: kustomize refuses absolute paths
+    echo "  - $(python3 -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' "$BASE" "$OUT")"
+    if [ -z "${RELEASE:-}" ]; then
+        echo "images:"
+        echo "  - name: minescan"
+        echo "    newName: $IMAGE"
+        echo "    newTag: $TAG-$VARIANT"
+    fi
+    if [ "${PRIVATE_GOOGLE_ACCESS:-0}" = 1 ]; then
+        echo "components:"
+        echo "  - ../../../k8s/components/private-google-access"
+    fi
     echo "configMapGenerator:"
     echo "  - name: minescan-params"
     echo "    behavior: merge"
@@ -89,8 +108,17 @@ case "$OVERLAY" in
     need SCENES "number of scenes in the manifest"
     [[ "$SCENES" =~ ^[1-9][0-9]*$ ]] || die "SCENES must be a positive integer"
     PARALLELISM=${PARALLELISM:-$SCENES}
+    [[ "$PARALLELISM" =~ ^[1-9][0-9]*$ ]] || die "PARALLELISM must be a positive integer"
     MAX_FAILED=${MAX_FAILED:-$((SCENES / 20 > 1 ? SCENES / 20 : 1))}
     [ "$MAX_FAILED" -le "$SCENES" ] || die "MAX_FAILED ($MAX_FAILED) must not exceed SCENES ($SCENES)"
+    # Every scene may use all its pods (backoffLimitPerIndex + 1), PARALLELISM at a time,
+    # each stopped at the map pod's activeDeadlineSeconds; plus an hour to schedule. The two
+    # constants are those of k8s/jobs/map-job.yaml (a test checks they agree).
+    MAP_POD_DEADLINE=1800
+    MAP_PODS_PER_SCENE=4
+    ROUNDS=$(((SCENES * MAP_PODS_PER_SCENE + PARALLELISM - 1) / PARALLELISM))
+    MAP_DEADLINE=${MAP_DEADLINE:-$((ROUNDS * MAP_POD_DEADLINE + 3600))}
+    [[ "$MAP_DEADLINE" =~ ^[1-9][0-9]*$ ]] || die "MAP_DEADLINE must be a positive number of seconds"
     {
         echo "      - MINESCAN_MANIFEST_URI=$MANIFEST"
         echo "      - MINESCAN_RUN_URI=$RUN"
@@ -103,7 +131,8 @@ case "$OVERLAY" in
         job=/spec
         patch Job minescan-map "{op: replace, path: $job/completions, value: $SCENES}" \
             "{op: replace, path: $job/parallelism, value: $PARALLELISM}" \
-            "{op: replace, path: $job/maxFailedIndexes, value: $MAX_FAILED}"
+            "{op: replace, path: $job/maxFailedIndexes, value: $MAX_FAILED}" \
+            "{op: replace, path: $job/activeDeadlineSeconds, value: $MAP_DEADLINE}"
         if [ "${ALLOW_MISSING:-0}" = 1 ]; then
             patch Job minescan-reduce \
                 "{op: add, path: /spec/template/spec/containers/0/args/-, value: --allow-missing}"
@@ -112,7 +141,8 @@ case "$OVERLAY" in
         job=/spec/replicatedJobs/0/template/spec
         patch JobSet minescan "{op: replace, path: $job/completions, value: $SCENES}" \
             "{op: replace, path: $job/parallelism, value: $PARALLELISM}" \
-            "{op: replace, path: $job/maxFailedIndexes, value: $MAX_FAILED}"
+            "{op: replace, path: $job/maxFailedIndexes, value: $MAX_FAILED}" \
+            "{op: replace, path: $job/activeDeadlineSeconds, value: $MAP_DEADLINE}"
         # In a JobSet the reduce starts only once every scene succeeded, so the flag would
         # never take effect there.
         if [ "${ALLOW_MISSING:-0}" = 1 ]; then

@@ -8,7 +8,8 @@
 #
 #   sudo scripts/image-local.sh            # IMAGE=localhost/minescan:cpu-local by default
 #
-# Env: IMAGE, DEBIAN_MIRROR, MINESCAN_IMAGE_CACHE (where the base rootfs tarball is kept),
+# Env: IMAGE, DEBIAN_MIRROR (default: debootstrap's own), PIP_INDEX (a package index for the
+#      build, default pip's), MINESCAN_IMAGE_CACHE (where the base rootfs tarball is kept),
 #      REPORT_DIR (build log and timings; default build/image-local).
 set -euo pipefail
 
@@ -18,7 +19,7 @@ cd "$ROOT"
 IMAGE=${IMAGE:-localhost/minescan:cpu-local}
 BASE_IMAGE=localhost/minescan-base:bookworm
 SUITE=bookworm
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-}
 CACHE_DIR=${MINESCAN_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/minescan-image}
 REPORT_DIR=${REPORT_DIR:-$ROOT/build/image-local}
 BASE_TAR=$CACHE_DIR/$SUITE-python3-rootfs.tar
@@ -58,10 +59,11 @@ make_base_tarball() {
     [ -s "$BASE_TAR" ] && return
     local rootfs
     rootfs=$(mktemp -d)
-    log "debootstrap $SUITE from $DEBIAN_MIRROR into $rootfs"
+    log "debootstrap $SUITE into $rootfs"
+    # without a mirror argument debootstrap uses its own default
     debootstrap --variant=minbase \
         --include=python3,python3-venv,python3-pip,ca-certificates \
-        "$SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$REPORT_DIR/debootstrap.log" 2>&1 \
+        "$SUITE" "$rootfs" ${DEBIAN_MIRROR:+"$DEBIAN_MIRROR"} >"$REPORT_DIR/debootstrap.log" 2>&1 \
         || { tail -20 "$REPORT_DIR/debootstrap.log" >&2; die "debootstrap failed"; }
     trust_host_cas "$rootfs"
     chroot "$rootfs" apt-get clean
@@ -84,7 +86,8 @@ build_image() {
     log "building --target cpu over $BASE_IMAGE (log: $REPORT_DIR/build.log)"
     local start=$SECONDS
     podman build --isolation=chroot --layers --target cpu \
-        --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$IMAGE" -f Dockerfile . \
+        --build-arg BASE_IMAGE="$BASE_IMAGE" ${PIP_INDEX:+--build-arg PIP_INDEX="$PIP_INDEX"} \
+        -t "$IMAGE" -f Dockerfile . \
         >"$REPORT_DIR/build.log" 2>&1 \
         || { tail -30 "$REPORT_DIR/build.log" >&2; die "image build failed"; }
     BUILD_SECONDS=$((SECONDS - start))
@@ -105,7 +108,7 @@ run_in_image() {
 # scan path in the image (loading, hashing, tiling, writing) where no trained ones are bundled.
 UNTRAINED_MODELS='
 import keras
-from minescan import models as M, modeldir as D
+from minescan.models import networks as M, card as D
 from minescan.bands import DEFAULT_BANDS as B
 keras.utils.set_random_seed(0)
 n = D.Normalization(mean=[0.0] * len(B), std=[10000.0] * len(B))
@@ -120,13 +123,13 @@ smoke_test() {
     log "inside the image: minescan --help"
     run_in_image 'minescan --help' | tee "$REPORT_DIR/help.txt"
     log "inside the image: build the discovery network"
-    run_in_image 'python -c "import minescan.models as m; print(\"discovery params:\", m.build_discovery_fcn().count_params())"' \
+    run_in_image 'python -c "from minescan.models import networks as m; print(\"discovery params:\", m.build_discovery_fcn().count_params())"' \
         | tee "$REPORT_DIR/models.txt"
     log "inside the image: synthesise a 600x600 scene and scan it"
     local start=$SECONDS
     run_in_image "set -e
         minescan synth scene /tmp/s.tif --size 600 --seed 1
-        if [ -d \"\$(python -c 'import minescan.defaults as d; print(d.DEMO_MODELS)')/discovery\" ]; then
+        if [ -d \"\$(python -c 'from minescan.models import bundled; print(bundled.DEMO_MODELS)')/discovery\" ]; then
             echo 'scanning with the bundled demo models'
             minescan scan /tmp/s.tif --out /tmp/out
         else

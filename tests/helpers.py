@@ -101,3 +101,43 @@ def error_lines(stderr: str) -> list[str]:
         if line.startswith("minescan: error: "):
             lines.append(line)
     return lines
+
+
+def grid_detections(cells, *, lon=None, lat=None, scene_rc=None, **common):
+    """Detections of one scene of the national Sentinel-2 grid, and that scene's cell grid.
+
+    The scene is `scene_rc` (row, col) of the grid, or the one whose owned area holds
+    (lon, lat). `cells` are (drow, dcol) offsets from the scene's middle cell (local cell
+    171 of 343 per axis), or dicts with `drow`, `dcol` and any detection column to
+    override. Returns (detections, {scene_id: SceneGrid}).
+    """
+    import pandas as pd
+    from minescan.batch.grid import OWNED_CELL_OFFSET, S2_GRID, scene
+    from minescan.outputs import coerce_detections
+    from minescan.scan.geometry import n_cells as n_cells_of
+    from minescan.sites.footprints import SceneGrid, national_cells
+
+    g = S2_GRID
+    if scene_rc is None:
+        row0, col0 = (int(v[0]) for v in national_cells([lon], [lat]))
+        scene_rc = ((row0 - OWNED_CELL_OFFSET) * 27 // g.step_px, (col0 - OWNED_CELL_OFFSET) * 27 // g.step_px)
+    s = scene(*scene_rc)
+    r_off, c_off = s.pixel_row // 27, s.pixel_col // 27
+    n_cells = n_cells_of(s.size)
+    middle = n_cells // 2
+    rows = []
+    for cell in cells:
+        spec = dict(cell) if isinstance(cell, dict) else {"drow": cell[0], "dcol": cell[1]}
+        i, j = middle + spec.pop("drow"), middle + spec.pop("dcol")
+        assert 0 <= i < n_cells and 0 <= j < n_cells, "cell outside the scene"
+        pr, pc = 27 * i + 100, 27 * j + 100
+        rows.append({
+            "scene_id": s.id, "cell_row": i, "cell_col": j, "pixel_row": pr, "pixel_col": pc,
+            "lon": g.lon(s.pixel_col + pc + 0.5), "lat": g.lat(s.pixel_row + pr + 0.5),
+            "p_mine": 0.9, "impact_class": "high", "p_high": 0.7, "p_low": 0.2, "p_no_ore": 0.1,
+            "kept": True, "model_version": "test", "global_row": r_off + i, "global_col": c_off + j,
+            **common, **spec,
+        })
+    grid = SceneGrid(cell_shape=(n_cells, n_cells), crs="EPSG:4326", transform=s.transform,
+                     global_offset=(r_off, c_off))
+    return coerce_detections(pd.DataFrame(rows)), {s.id: grid}

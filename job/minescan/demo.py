@@ -3,8 +3,10 @@
 One synthetic area (planted mines, tailings dams and the paper's look-alikes) is cut into
 overlapping scenes on a 27-px-aligned grid, as the acquisition grid cuts a country. Each
 scene goes through `minescan map` in its own process with JOB_COMPLETION_INDEX set, the
-way a Kubernetes pod runs it; then the reduce builds national sites, and the sites are
-scored against the planted truth.
+way a Kubernetes pod runs it; then the reduce builds national sites, matches them against a
+synthetic register in the ANM register's format that lacks some of the planted mines, and
+overlays a synthetic indigenous territory; the sites and their statuses are scored against
+the planted truth.
 
 The imagery is synthetic: these figures say the pipeline works end to end, not how well
 the paper's networks do on real Sentinel-2 scenes.
@@ -76,7 +78,14 @@ def cut_scenes(area_path: Path, out_dir: Path, cfg: DemoConfig):
                     width=cfg.scene_px, height=cfg.scene_px, transform=tuple(wt)[:6],
                 ))
         bands = list(src.descriptions)
-    return Manifest(grid=grid, bands=bands, dtype="uint16", nodata=0, scenes=entries)
+    lon, lat = cfg.origin_lonlat
+    source = {
+        "sensor": "SYNTHETIC scenes drawn by minescan synth (Sentinel-2-like bands; not real imagery)",
+        "synthetic": True,
+        "aoi": f"a synthetic {cfg.area_px * 10 / 1000:.1f} km square from {lon:.2f}° E, {lat:.2f}° N "
+               "(placed in the Quadrilátero Ferrífero, Minas Gerais; the landscape is invented)",
+    }
+    return Manifest(grid=grid, bands=bands, dtype="uint16", nodata=0, source=source, scenes=entries)
 
 
 def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dict:
@@ -85,7 +94,11 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     from .batch.runner import run_local
     from .outputs import read_detections
     from .sites.cluster import score_against_truth
+    from .sites.layers import LayerSpec
+    from .sites.national import SitesOptions
+    from .sites.registers import RegisterSpec
     from .synth import synthesize_scene, write_truth_geojson
+    from .synth.register import plant_register, plant_territory
 
     cfg = cfg or DemoConfig()
     out = Path(out).resolve()
@@ -97,13 +110,17 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
     area.parent.mkdir(parents=True, exist_ok=True)
     truth = synthesize_scene(area, size=cfg.area_px, seed=cfg.seed, origin_lonlat=cfg.origin_lonlat)
     write_truth_geojson(truth, out / "input" / "truth.geojson")
+    register = plant_register(truth, out / "input" / "register_anm_format.tsv", seed=cfg.seed)
+    territory = plant_territory(truth, out / "input" / "territory.geojson")
     manifest = cut_scenes(area, out / "input" / "scenes", cfg)
     manifest_uri, _ = write_manifest(manifest, str(out / "input" / "manifest.json"))
     timings["synthesise"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    codes, reduced = run_local(manifest_uri, str(run), parallel=cfg.parallel, retries=1,
-                               log_dir=out / "logs")
+    sites = SitesOptions(registers=(RegisterSpec(path=str(register.path), source="register (SYNTHETIC)"),),
+                         protected=(LayerSpec(path=str(out / "input" / "territory.geojson")),))
+    _, reduced = run_local(manifest_uri, str(run), parallel=cfg.parallel, retries=1,
+                               log_dir=out / "logs", sites=sites)
     timings["map_and_reduce"] = time.perf_counter() - t0
 
     detections = read_detections(reduced.files["detections"])
@@ -121,12 +138,62 @@ def run_demo(out: str | Path = "demo-out", cfg: DemoConfig | None = None) -> dic
         "precision": round(score.precision, 3),
         "false_sites_by_kind": score.false_sites_by_kind,
         "missed_targets": list(score.missed),
+        **status_report(reduced.files, score, truth, register, territory),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "outputs": {k: str(v) for k, v in reduced.files.items()},
         "run": str(run),
     }
     (out / "demo_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def status_report(files: dict[str, str], score, truth, register, territory) -> dict:
+    """Registration and territory statuses of the sites (`files`: the reduce's outputs),
+    against what was planted.
+
+    A true site (one that found planted targets) should be registered exactly when the
+    register lists one of its targets, and on the territory exactly when one of them is.
+    """
+    import pandas as pd
+
+    from .outputs import SITE_COLUMNS, read_geoparquet
+    from .synth.register import TERRITORY_NAME
+
+    sites = read_geoparquet(files["parquet"], SITE_COLUMNS, "demo sites")
+    targets_of = score.targets_of_site
+    inside = {t.id for t in truth.targets if t.polygon_lonlat.intersects(territory)}
+    true = sites["site_id"].isin(list(targets_of))
+    expected_registered = sites["site_id"].map(lambda s: bool(set(targets_of.get(s, ())) & set(register.listed)))
+    expected_inside = sites["site_id"].map(lambda s: bool(set(targets_of.get(s, ())) & inside))
+    unregistered = ~sites["registered"].astype(bool)
+    protected = sites["protected"].astype(bool)
+    found = {t.id for t in truth.targets} - set(score.missed)
+    unmatched = pd.read_csv(files["register_unmatched_csv"])
+    return {
+        "register": {
+            "listed_targets": len(register.listed),
+            "missing_targets": len(register.missing),
+            "sites_registered": int((~unregistered).sum()),
+            "sites_unregistered": int(unregistered.sum()),
+            "unregistered_true_sites": int((unregistered & true).sum()),
+            "unregistered_false_sites": int((unregistered & ~true).sum()),
+            "missing_targets_found": len(found & set(register.missing)),
+            "true_sites_status_right": int((true & (expected_registered == ~unregistered)).sum()),
+            "true_sites": int(true.sum()),
+            "entries_not_detected": len(unmatched),
+            "phantom_entries_not_detected": int(unmatched["name"].isin(register.phantom).sum()),
+        },
+        "territory": {
+            "name": TERRITORY_NAME,
+            "planted_targets_inside": len(inside),
+            "planted_targets_inside_found": len(found & inside),
+            "sites_inside": int(protected.sum()),
+            "true_sites_inside": int((protected & true).sum()),
+            "false_sites_inside": int((protected & ~true).sum()),
+            "true_sites_status_right": int((true & (expected_inside == protected)).sum()),
+            "unregistered_sites_inside": int((protected & unregistered).sum()),
+        },
+    }
 
 
 def _clear_previous_demo_run(run: Path) -> None:
@@ -145,6 +212,7 @@ def _clear_previous_demo_run(run: Path) -> None:
 
 
 def format_report(report: dict) -> str:
+    reg, ter = report["register"], report["territory"]
     lines = [
         f"minescan demo — SYNTHETIC imagery, {report['area_km2']} km² in {report['scenes']} overlapping scenes",
         f"  planted: {report['planted_targets']} mines/tailings dams, {report['planted_lookalikes']} look-alikes"
@@ -157,8 +225,27 @@ def format_report(report: dict) -> str:
         lines.append(f"  false sites by what they sit on: {kinds}")
     if report["missed_targets"]:
         lines.append(f"  missed: {', '.join(report['missed_targets'])}")
+    lines += [
+        (f"  register (SYNTHETIC, ANM format): lists {reg['listed_targets']} of the {report['planted_targets']} "
+         f"planted targets, lacks {reg['missing_targets']}"),
+        (f"    sites: {reg['sites_registered']} registered, {reg['sites_unregistered']} unregistered "
+         f"({reg['unregistered_true_sites']} on planted targets the register lacks, "
+         f"{reg['unregistered_false_sites']} false sites); of the {reg['missing_targets']} targets it lacks, "
+         f"{reg['missing_targets_found']} found"),
+        (f"    status right for {reg['true_sites_status_right']}/{reg['true_sites']} true sites; "
+         f"registered, not detected: {reg['entries_not_detected']} entries "
+         f"({reg['phantom_entries_not_detected']} listed where the imagery shows no mine)"),
+        (f"  territory \"{ter['name']}\": {ter['sites_inside']} sites inside ({ter['true_sites_inside']} on planted "
+         f"targets, {ter['false_sites_inside']} false; {ter['unregistered_sites_inside']} of them unregistered); "
+         f"planted targets inside: {ter['planted_targets_inside']}, found {ter['planted_targets_inside_found']}"),
+        f"    status right for {ter['true_sites_status_right']}/{reg['true_sites']} true sites",
+    ]
     lines.append(f"  time: {report['timings_s']}")
     lines.append("  outputs:")
-    lines += [f"    {name:<8} {path}" for name, path in report["outputs"].items()]
-    lines.append(f"  shards: {report['run']}/scenes/*/  (probability.zarr, detections.parquet/.csv/.kml)")
+    lines += [f"    {name:<22} {path}" for name, path in report["outputs"].items()]
+    lines.append(f"  shards: {report['run']}/scenes/*/  (probability.zarr/.tif, detections.parquet/.csv/.kml)")
+    outputs = report["outputs"]
+    lines.append(f"  open the map (offline):  {outputs['map']}")
+    pdf = f"  (PDF: {outputs['report_pdf']})" if "report_pdf" in outputs else "  (no PDF: Chromium not installed)"
+    lines.append(f"  read the report:         {outputs['report']}{pdf}")
     return "\n".join(lines)

@@ -70,13 +70,19 @@ def parse_dms(text: str) -> float:
     return -value if negative else value
 
 
-def read_points_table(path: str | Path) -> "pd.DataFrame":
+def read_points_table(path: str | Path, *, skipped: list[str] | None = None,
+                      lon_column: str | None = None, lat_column: str | None = None) -> "pd.DataFrame":
     """Every row of a points file as a table: `id`, `lon`, `lat` (degrees, EPSG:4326) and the
     file's other columns as they are (`label`, `ore`, `name` where the file has them).
 
     The one reader of labelled-point files: `acquire chips` (through `read_points`),
     `train --points` and the register matching all read through it, so a file one of them
     accepts, all of them accept. Coordinates may be decimal or degrees-minutes-seconds.
+    A table's delimiter is a tab, a semicolon (spreadsheets in Portuguese) or a comma;
+    `lon_column`/`lat_column` name its coordinate columns when their names are not the usual.
+
+    A row whose coordinate cannot be read is an InputError naming it, unless `skipped` is
+    given: then the row is left out and described there (file:line, what was wrong).
     """
     import pandas as pd
 
@@ -84,8 +90,10 @@ def read_points_table(path: str | Path) -> "pd.DataFrame":
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         text = _read_text(path)
-        first = text.split("\n", 1)[0]
-        rows = _anm(text, path) if ANM_LAT in first and ANM_LON in first and "\t" in first else _csv(text, path)
+        if is_anm_header(text.split("\n", 1)[0]):
+            rows = _anm(text, path, skipped)
+        else:
+            rows = _csv(text, path, skipped, lon_column, lat_column)
     else:
         rows = _vector(path)
     table = pd.DataFrame(rows)
@@ -125,15 +133,30 @@ def _coordinates(lon: float, lat: float, where: str) -> tuple[float, float]:
     return lon, lat
 
 
-def _csv(text: str, path: Path) -> list[dict]:
-    dialect = "excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"
-    rows = [r for r in csv.reader(io.StringIO(text), dialect=dialect) if any(c.strip() for c in r)]
+def is_anm_header(first_line: str) -> bool:
+    """True for the header of the ANM dam register (tab-separated, Portuguese column names)."""
+    return ANM_LAT in first_line and ANM_LON in first_line and "\t" in first_line
+
+
+def _column(header: list[str], given: str | None, usual: tuple[str, ...], path: Path) -> int | None:
+    if given is not None:
+        if given not in header:
+            raise InputError(f"points file {path} has no column {given!r}; its columns are {header[:20]}")
+        return header.index(given)
+    lower = [c.lower() for c in header]
+    return next((lower.index(n) for n in usual if n in lower), None)
+
+
+def _csv(text: str, path: Path, skipped: list[str] | None = None,
+         lon_column: str | None = None, lat_column: str | None = None) -> list[dict]:
+    first = text.split("\n", 1)[0]
+    delimiter = max(("\t", ";", ","), key=first.count) if any(d in first for d in "\t;,") else ","
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if any(c.strip() for c in r)]
     if not rows:
         raise InputError(f"points file {path} is empty")
     header = [c.strip() for c in rows[0]]
-    lower = [c.lower() for c in header]
-    lon_i = next((lower.index(n) for n in _LON_NAMES if n in lower), None)
-    lat_i = next((lower.index(n) for n in _LAT_NAMES if n in lower), None)
+    lon_i = _column(header, lon_column, _LON_NAMES, path)
+    lat_i = _column(header, lat_column, _LAT_NAMES, path)
     if lon_i is not None and lat_i is not None:
         body, start = rows[1:], 2
         names = [c.lower() if c.lower() in ("label", "ore", "id", "name") else c for c in header]
@@ -150,26 +173,37 @@ def _csv(text: str, path: Path) -> list[dict]:
         where = f"{path}:{n}"
         cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(names)}
         try:
-            lon, lat = parse_dms(row[lon_i]), parse_dms(row[lat_i])
-        except (ValueError, IndexError) as exc:
-            raise InputError(f"{where}: {exc}") from None
+            lon, lat = _coordinates(*_parse_pair(row, lon_i, lat_i, where), where)
+        except InputError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
         cells.pop(names[lon_i]), cells.pop(names[lat_i])
-        record = {"id": cells.pop("id", "") or f"p{n:05d}"}
-        record["lon"], record["lat"] = _coordinates(lon, lat, where)
+        record = {"id": cells.pop("id", "") or f"p{n:05d}", "lon": lon, "lat": lat}
         out.append({**record, **{k: v for k, v in cells.items() if v != "" or k in ("label", "ore")}})
     return out
 
 
-def _anm(text: str, path: Path) -> list[dict]:
+def _parse_pair(row: list[str], lon_i: int, lat_i: int, where: str) -> tuple[float, float]:
+    try:
+        return parse_dms(row[lon_i]), parse_dms(row[lat_i])
+    except (ValueError, IndexError) as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _anm(text: str, path: Path, skipped: list[str] | None = None) -> list[dict]:
     rows = list(csv.DictReader(io.StringIO(text), dialect="excel-tab"))
     out = []
     for n, row in enumerate(rows, start=2):
         where = f"{path}:{n}"
         try:
-            lat, lon = parse_dms(row[ANM_LAT]), parse_dms(row[ANM_LON])
-        except ValueError as exc:
-            raise InputError(f"{where}: {exc}") from None
-        lon, lat = _coordinates(lon, lat, where)
+            lon, lat = _coordinates(*_parse_pair([row[ANM_LON] or "", row[ANM_LAT] or ""], 0, 1, where), where)
+        except InputError as exc:
+            if skipped is None:
+                raise
+            skipped.append(f"{exc} ({(row.get(ANM_NAME) or 'unnamed dam').strip()})")
+            continue
         rest = {k.strip(): (v or "").strip() for k, v in row.items() if k and k not in (ANM_LAT, ANM_LON)}
         out.append({"id": f"anm{n - 1:04d}", "lon": lon, "lat": lat, "label": "mine",
                     "ore": rest.get(ANM_ORE) or None, "name": rest.get(ANM_NAME) or None, **rest})

@@ -68,11 +68,13 @@ def detections(n: int = 7, seed: int = 0) -> pd.DataFrame:
 
 
 def sites(n: int = 5, seed: int = 1) -> pd.DataFrame:
-    """A sites table as the reduce builds it, plus one extra column to pass through."""
+    """A sites table as the reduce builds it (points only), plus one extra column to pass through."""
     rng = np.random.default_rng(seed)
     lon, lat = rng.uniform(-48, -43, n), rng.uniform(-21, -15, n)
     probs = rng.dirichlet([1, 1, 1], size=n).astype(np.float32)
     p_max = rng.uniform(0.6, 1.0, n).astype(np.float32)
+    registered = np.array([True, False] * (n // 2) + [False] * (n % 2))
+    text = lambda values: pd.array(values, dtype="string")  # noqa: E731
     return pd.DataFrame(
         {
             "site_id": [f"MG-{i:04d}" for i in range(n - 1)] + ["A&B<tailings>"],
@@ -81,17 +83,33 @@ def sites(n: int = 5, seed: int = 1) -> pd.DataFrame:
             "n_detections": rng.integers(1, 40, n),
             "p_mine_max": p_max,
             "p_mine_mean": p_max - np.float32(0.05),
-            "impact_class": np.array(IMPACT_CLASSES)[probs.argmax(axis=1)],
             "p_high": probs[:, 0],
             "p_low": probs[:, 1],
             "p_no_ore": probs[:, 2],
+            "impact_class": np.array(IMPACT_CLASSES)[probs.argmax(axis=1)],
+            "area_ha": rng.uniform(7, 300.0, n),
+            "perimeter_m": rng.uniform(1000, 9000.0, n),
             "scenes": ["23KPS;23KPT"] + ["23KPS"] * (n - 1),
-            "min_lon": lon - 0.01,
-            "min_lat": lat - 0.01,
-            "max_lon": lon + 0.01,
-            "max_lat": lat + 0.01,
-            "area_km2": rng.uniform(0.07, 3.0, n),
-            "registered": [True, False] * (n // 2) + [False] * (n % 2),
+            "registered": registered,
+            "register_source": text(np.where(registered, "anm_barragens", None)),
+            "register_id": text(np.where(registered, "anm0042", None)),
+            "register_name": text(np.where(registered, "Barragem B1", None)),
+            "register_ore": text(np.where(registered, "Minério de Ferro", None)),
+            "register_impact": text(np.where(registered, "high", None)),
+            "register_risk": text(np.where(registered, "Baixa", None)),
+            "register_damage": text(np.where(registered, "Alta", None)),
+            "register_height_m": pd.array(np.where(registered, 31.5, None), dtype="Float64"),
+            "register_volume_m3": pd.array(np.where(registered, 2.56e6, None), dtype="Float64"),
+            "register_distance_m": pd.array(np.where(registered, 120.0, None), dtype="Float64"),
+            "protected": [False] * (n - 1) + [True],
+            "protected_names": text([None] * (n - 1) + ["Kayapó"]),
+            "protected_types": text([None] * (n - 1) + ["indigenous territory"]),
+            "protected_ha": [0.0] * (n - 1) + [12.5],
+            "protected_ha_each": text([None] * (n - 1) + ["12.50"]),
+            "regions": text(["MG"] * n),
+            "review": text(["confirmed"] + [None] * (n - 1)),
+            "review_note": text(["seen on 2020 imagery"] + [None] * (n - 1)),
+            "analyst": ["ana"] * n,
         }
     )
 
@@ -308,7 +326,7 @@ def test_detections_kml_has_a_placemark_per_detection_in_its_impact_folder(tmp_p
         np.testing.assert_allclose(layer.geometry.x, expected["lon"], rtol=0, atol=1e-7)
         np.testing.assert_allclose(layer.geometry.y, expected["lat"], rtol=0, atol=1e-7)
         # ExtendedData carries the row, so GIS users get the attributes as columns
-        np.testing.assert_allclose(layer["p_mine"].astype(float), expected["p_mine"], atol=1e-6)
+        np.testing.assert_allclose(layer["p_mine"], expected["p_mine"], atol=1e-6)
         assert all("p(mine)" in text and "scene" in text for text in layer["description"])
     flagged = layers["no_ore"]["Name"]
     assert len(flagged) > 0 and all(name.endswith("(flagged)") for name in flagged)
@@ -331,6 +349,37 @@ def test_kml_placemarks_are_coloured_by_impact_class(tmp_path):
     assert IMPACT_RGB["high"][0] > 200 > IMPACT_RGB["high"][1]  # red
     assert min(IMPACT_RGB["low"][:2]) > 150 > IMPACT_RGB["low"][2]  # yellow
     assert len(set(IMPACT_RGB["no_ore"])) == 1  # grey
+
+
+def kml_schema():
+    """The OGC KML 2.2 schema (with its atom and xAL imports) as pykml ships it."""
+    import importlib.resources
+
+    from lxml import etree
+
+    xsd = importlib.resources.files("pykml") / "schemas" / "ogckml22.xsd"
+    return etree.XMLSchema(etree.parse(str(xsd)))
+
+
+def test_kml_validates_against_the_ogc_kml_2_2_schema(tmp_path):
+    from lxml import etree
+
+    schema = kml_schema()
+    write_detections_kml(tmp_path / "d.kml", detections(n=9), name="scene <23KPS> & more")
+    paths = write_sites(tmp_path / "national", sites(), title="Minas Gerais", summary={})
+    for path in (tmp_path / "d.kml", paths["kml"]):
+        doc = etree.parse(str(path))
+        assert schema.validate(doc), schema.error_log
+
+
+def test_kml_extended_data_is_typed_so_gdal_reads_numbers_as_numbers(tmp_path):
+    path = tmp_path / "detections.kml"
+    write_detections_kml(path, detections(n=12), name="scene")
+
+    layer = pd.concat(kml_layers(path).values(), ignore_index=True)
+    assert layer["p_mine"].dtype.kind == "f" and layer["lon"].dtype.kind == "f"
+    assert layer["cell_row"].dtype.kind == "i" and layer["kept"].dtype == bool
+    assert layer["scene_id"].dtype.kind in "OU" or str(layer["scene_id"].dtype) == "str"
 
 
 @pytest.mark.parametrize(
@@ -398,7 +447,8 @@ def test_sites_geoparquet_has_points_schema_and_extra_columns(tmp_path):
     np.testing.assert_array_equal(gdf.geometry.x, df["lon"])
     np.testing.assert_array_equal(gdf.geometry.y, df["lat"])
     assert list(gdf.columns[: len(SITE_COLUMNS)]) == list(SITE_COLUMNS)
-    assert list(gdf["registered"]) == list(df["registered"])
+    assert list(gdf["registered"]) == list(df["registered"]) and list(gdf["analyst"]) == ["ana"] * len(df)
+    assert gdf["register_height_m"].isna().tolist() == (~df["registered"]).tolist()
     assert gdf["p_mine_max"].dtype == np.float32 and gdf["n_detections"].dtype == np.int64
     geo = json.loads(pq.read_schema(paths["parquet"]).metadata[b"geo"])
     assert geo["version"] == "1.1.0" and "covering" in geo["columns"]["geometry"]
@@ -438,39 +488,25 @@ def test_sites_kml_and_csv_read_back(tmp_path):
     np.testing.assert_array_equal(csv["lat"], df["lat"])
 
 
-def test_map_html_is_self_contained_with_every_site_plotted_and_linked(tmp_path):
-    import html
-
-    df = sites()
-    page = write_sites(tmp_path, df, title="Minas <Gerais>", summary={"scenes": 12})["map"].read_text("utf-8")
-
-    for site_id, lat, lon in zip(df["site_id"], df["lat"], df["lon"], strict=True):
-        assert html.escape(site_id) in page
-        assert html.escape(f"https://www.google.com/maps/search/?api=1&query={lat:.6f},{lon:.6f}") in page
-    assert "A&B<tailings>" not in page  # escaped, never raw markup
-    assert page.count("<circle ") == len(df)
-    for cx, cy in re.findall(r"<circle cx='([-\d.]+)' cy='([-\d.]+)'", page):
-        assert 0 < float(cx) < 960 and 0 < float(cy) < 540  # inside the SVG's viewBox
-    assert page.count("<tr id='site-") == len(df)
-    assert "<table id='sites'>" in page and "addEventListener" in page  # sortable
-    # no network needed: nothing fetched, only links a person may click
-    assert not any(tag in page for tag in ("<script src", "<link", "@import", "<img", "<iframe"))
-    assert "Minas &lt;Gerais&gt;" in page and "scenes" in page
-
-
-def test_summary_md_counts_classes_and_ranks_sites_by_p_mine(tmp_path):
+def test_summary_md_counts_classes_and_ranks_sites_by_the_stated_rule(tmp_path):
     df = sites(n=8)
-    text = write_sites(tmp_path, df, title="MG", summary={"run_id": "r-42", "models": {"d": "v3"}})[
-        "summary"
-    ].read_text("utf-8")
+    text = write_sites(
+        tmp_path, df, title="MG", summary={"run_id": "r-42", "models": {"d": "v3"}}, warnings=("SYNTHETIC: demo",)
+    )["summary"].read_text("utf-8")
 
+    assert text.index("SYNTHETIC: demo") < text.index("## Sites per impact class")
     for cls in IMPACT_CLASSES:
         of_class = df[df["impact_class"] == cls]
         assert f"| {cls} | {len(of_class)} | {of_class['n_detections'].sum()} |" in text
     shown = {site_id: site_id for site_id in df["site_id"]} | {"A&B<tailings>": "A&B\\<tailings\\>"}
-    ranked = df.sort_values("p_mine_max", ascending=False)["site_id"]
-    positions = [text.index(f"| {shown[site_id]} |") for site_id in ranked]
+    # unregistered first, then on protected land, then high impact, then larger area, then p(mine) mean
+    order = df.assign(
+        unreg=~df["registered"], impact=df["impact_class"].map({"high": 0, "low": 1, "no_ore": 2})
+    ).sort_values(["unreg", "protected", "impact", "area_ha", "p_mine_mean"],
+                  ascending=[False, False, True, False, False])
+    positions = [text.index(f"| {shown[site_id]} |") for site_id in order["site_id"]]
     assert positions == sorted(positions)
+    assert "not in any register before registered" in text
     assert "**run_id**: r-42" in text and '"d": "v3"' in text
 
 
@@ -485,7 +521,6 @@ def test_write_sites_with_no_sites_writes_readable_empty_outputs(tmp_path):
     assert len(pyogrio.read_dataframe(paths["geojson"])) == 0
     assert all(len(layer) == 0 for layer in kml_layers(paths["kml"]).values())
     assert len(pd.read_csv(paths["csv"])) == 0
-    assert "0 sites" in paths["map"].read_text("utf-8")
     assert "0 sites from 0 detections" in paths["summary"].read_text("utf-8")
 
 

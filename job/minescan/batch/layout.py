@@ -62,6 +62,7 @@ class ShardLayout:
 
     MARKER = MARKER
     PROBABILITY = "probability.zarr"
+    PROBABILITY_COG = "probability.tif"  # the same grid as a Cloud-Optimized GeoTIFF, for any GIS
     DETECTIONS_PARQUET = "detections.parquet"
     DETECTIONS_CSV = "detections.csv"
     DETECTIONS_KML = "detections.kml"

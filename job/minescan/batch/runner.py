@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__, storage
 from ..errors import PERMANENT_EXIT_CODES, ConflictError, InputError
@@ -30,6 +30,10 @@ from ..scan.config import ScanConfig
 from . import commit
 from .layout import NationalLayout, RunLayout, ShardLayout
 from .shard import read_shard
+
+if TYPE_CHECKING:
+    from ..sites.footprints import SceneGrid
+    from ..sites.national import SitesInputs, SitesOptions
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +193,15 @@ class CollectedShards:
     """What the reduce read: detections of every usable shard, and what it could not use."""
 
     detections: Any  # pandas.DataFrame
-    shapes: dict[str, tuple[int, int]]
+    scenes: dict[str, SceneGrid]  # where each scene's cells lie (shape, CRS, transform)
+    committed: dict[str, commit.Committed]  # scene id → its committed shard (data location, record)
     missing: tuple[str, ...]  # "index:id" of scenes without a committed shard
     corrupt: tuple[str, ...]  # "index:id: reason" of shards that failed verification
     record: dict[str, Any]
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, int]]:
+        return {scene_id: grid.cell_shape for scene_id, grid in self.scenes.items()}
 
 
 def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards:
@@ -205,6 +214,7 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
     import pandas as pd
 
     from ..outputs import coerce_detections, empty_detections, read_detections
+    from ..sites.footprints import SceneGrid
 
     record = read_run(run)
     layout = RunLayout(run)
@@ -215,7 +225,7 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             found = read_shard(layout.shard(scene_id))
             if found is None:
                 return "missing", None
-            committed, shard_record = found
+            committed, _ = found
             data = commit.read_verified(committed, ShardLayout.DETECTIONS_PARQUET)
         except commit.CorruptError as exc:
             return "corrupt", str(exc)
@@ -223,9 +233,9 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             return "corrupt", str(exc)
         local = tmp / f"{scene_id}.parquet"
         local.write_bytes(data)
-        return "ok", (tuple(shard_record.cell_shape), read_detections(local))
+        return "ok", (committed, read_detections(local))
 
-    tables, shapes, missing, corrupt = [], {}, [], []
+    tables, scenes, shards, missing, corrupt = [], {}, {}, [], []
     with tempfile.TemporaryDirectory(prefix="minescan-reduce-") as tmp, \
             ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         results = pool.map(lambda s: load(s, Path(tmp)), scene_ids)
@@ -235,7 +245,8 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
             elif status == "corrupt":
                 corrupt.append(f"{k}:{scene_id}: {value}")
             else:
-                shapes[scene_id], table = value
+                shards[scene_id], table = value
+                scenes[scene_id] = SceneGrid.from_success(shards[scene_id].record)
                 tables.append(table)
     if corrupt and not allow_missing:
         raise InputError(
@@ -250,59 +261,91 @@ def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards
         )
     frames = [t for t in tables if len(t)]
     detections = coerce_detections(pd.concat(frames, ignore_index=True)) if frames else empty_detections()
-    return CollectedShards(detections, shapes, tuple(missing), tuple(corrupt), record)
+    return CollectedShards(detections, scenes, shards, tuple(missing), tuple(corrupt), record)
 
 
-def reduce_run(run: str, *, allow_missing: bool = False, link_m: float | None = None) -> ReduceOutcome:
-    """Merge committed shards into national sites, committed as `<run>/national/`."""
-    from ..outputs import write_detections_geoparquet, write_sites
-    from ..sites.cluster import DEFAULT_LINK_M, build_sites, dedupe_cells
+def national_inputs(run: str, shards: CollectedShards, workdir: Path):
+    """({committed scene id: where its shard's data is}, the scenes' p(mine) tiles for the
+    mosaic). The data location is relative to the run root for a local run (the national
+    files name it relatively, so the run can be moved) and its URI for a remote one; a
+    remote shard's zarr store is downloaded under `workdir`."""
+    from ..outputs.rasters import scene_tile
+
+    grid = shards.record["manifest"].get("grid") or {}
+    remote = storage.is_remote(run)
+    data, tiles = {}, []
+    for scene_id, committed in shards.committed.items():
+        data[scene_id] = committed.data_uri if remote else os.path.relpath(committed.data_uri, run)
+        offset = committed.record.get("global_offset")
+        if not grid or offset is None:
+            continue
+        zarr = storage.localize(committed.file_uri(ShardLayout.PROBABILITY), workdir / scene_id)
+        cog = ("/vsigs/" + committed.data_uri.removeprefix("gs://") if remote else f"../{data[scene_id]}")
+        tiles.append(scene_tile(
+            scene_id, zarr, f"{cog}/{ShardLayout.PROBABILITY_COG}", offset=offset,
+            shape=committed.record["cell_shape"], owned_offset=grid["owned_cell_offset"],
+            owned_cells=grid["owned_cells"],
+        ))
+    return data, tiles
+
+
+def reduce_run(run: str, *, allow_missing: bool = False,
+               sites: SitesOptions | SitesInputs | None = None) -> ReduceOutcome:
+    """Merge committed shards into national sites, committed as `<run>/national/`.
+
+    `sites` configures the sites stage (docs/SITES.md); given as loaded `SitesInputs` it
+    is not read again.
+    """
+    from ..outputs import run_facts, write_national
+    from ..sites.national import SitesInputs, build_national, load_inputs
 
     started = time.perf_counter()
+    # every register and layer is checked before a shard is read
+    inputs = sites if isinstance(sites, SitesInputs) else load_inputs(sites)
+    options = inputs.options
     shards = collect_detections(run, allow_missing)
-    unique = dedupe_cells(shards.detections, shards.shapes)
-    sites, dets = build_sites(unique, link_m or DEFAULT_LINK_M)
+    national = build_national(shards.detections, shards.scenes, inputs)
     summary = {
         "run": storage.redact(run),
         "scenes": len(shards.record["manifest"]["scenes"]),
-        "scenes_reduced": len(shards.shapes),
+        "scenes_reduced": len(shards.scenes),
         "scenes_missing": list(shards.missing),
         "scenes_corrupt": list(shards.corrupt),
-        "detections": int(len(shards.detections)),
-        "detections_unique_cells": int(len(unique)),
-        "sites": int(len(sites)),
         "models": {k: v["ref"] for k, v in shards.record["models"].items()},
-        "link_m": link_m or DEFAULT_LINK_M,
     }
     written: dict[str, Path] = {}
 
     def fill(staging: Path) -> dict[str, Any]:
-        written.update(write_sites(staging, sites, title="minescan national sites", summary=summary))
-        write_detections_geoparquet(staging / NationalLayout.DETECTIONS, dets)
-        summary["seconds"] = round(time.perf_counter() - started, 2)
-        (staging / NationalLayout.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        with tempfile.TemporaryDirectory(prefix="minescan-zarr-") as work:
+            data, tiles = national_inputs(run, shards, Path(work))
+            facts = run_facts({**shards.record, "run": storage.redact(run)}, data,
+                              title="minescan national sites", link_m=options.link_m)
+            summary["synthetic"] = facts.synthetic
+            files = write_national(staging, national, facts=facts, summary=summary, tiles=tiles, inputs=inputs)
+        written.update({name: Path(path).relative_to(staging) for name, path in files.items()})
+        summary.update(national.summary | {"sites_config": options.model_dump(mode="json"),
+                                           "seconds": round(time.perf_counter() - started, 2)})
+        (staging / NationalLayout.SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         return {"kind": "national", "minescan_version": __version__, "summary": summary}
 
-    national = RunLayout(run).national
-    if commit.read_committed(national) is None and [
-        n for n in storage.list_dir(national) if n != commit.ATTEMPTS
+    national_uri = RunLayout(run).national
+    if commit.read_committed(national_uri) is None and [
+        n for n in storage.list_dir(national_uri) if n != commit.ATTEMPTS
     ]:
-        raise ConflictError(f"{national} holds files without a commit marker (written by an older "
+        raise ConflictError(f"{national_uri} holds files without a commit marker (written by an older "
                             "minescan, or not by minescan): move it aside, then re-run the reduce")
-    commit.clean_uncommitted(national)
-    commit.publish(national, fill, replace=True)
-    committed = commit.read_committed(national)
-    log.info("reduce done", extra={k: v for k, v in summary.items()
-                                   if k not in ("scenes_missing", "scenes_corrupt")})
+    commit.clean_uncommitted(national_uri)
+    commit.publish(national_uri, fill, replace=True)
+    committed = commit.read_committed(national_uri)
+    log.info("reduce done", extra={k: v for k, v in summary.items() if isinstance(v, int | float | str)})
     return ReduceOutcome(
-        national=national,
-        n_scenes=len(shards.shapes),
+        national=national_uri,
+        n_scenes=len(shards.scenes),
         missing=shards.missing,
         corrupt=shards.corrupt,
-        n_detections=int(len(unique)),
-        n_sites=int(len(sites)),
-        files={**{name: committed.file_uri(Path(p).name) for name, p in written.items()},
-               "detections": committed.file_uri(NationalLayout.DETECTIONS)},
+        n_detections=len(national.detections),
+        n_sites=len(national.sites),
+        files={name: committed.file_uri(path.as_posix()) for name, path in written.items()},
     )
 
 
@@ -315,11 +358,18 @@ def run_local(
     map_args: list[str] | None = None,
     allow_missing: bool = False,
     log_dir: Path | None = None,
+    sites: SitesOptions | None = None,
 ) -> tuple[dict[int, int], ReduceOutcome]:
     """Run `minescan map` for every index as Kubernetes would (one process per index, the
-    index in JOB_COMPLETION_INDEX), retrying failures that are not permanent, then reduce."""
+    index in JOB_COMPLETION_INDEX), retrying failures that are not permanent, then reduce.
+
+    The sites stage's registers and layers are read first, so a bad one fails before any
+    scene is mapped."""
     from ..log import progress
+    from ..sites.national import load_inputs
     from .manifest import read_manifest
+
+    inputs = load_inputs(sites)
 
     n = len(read_manifest(manifest_uri).scenes)
     base = [sys.executable, "-m", "minescan", "--log-format", "json", "map",
@@ -358,4 +408,4 @@ def run_local(
             f"map failed for indices {sorted(failed)} (exit codes {sorted(set(failed.values()))}); "
             f"see the JSON logs ({log_dir or 'stderr'}), or pass --allow-missing to reduce without them"
         )
-    return codes, reduce_run(run, allow_missing=bool(failed))
+    return codes, reduce_run(run, allow_missing=bool(failed), sites=inputs)

@@ -59,6 +59,10 @@ def write_shard_files(result: ScanResult, staging: Path) -> None:
             "global_offset": list(result.global_offset) if result.global_offset else None,
         },
     )
+    outputs.write_probability_cog(
+        staging / ShardLayout.PROBABILITY_COG, result.p_mine, cell_transform=cell_transform(scene.transform),
+        crs=scene.crs_wkt,
+    )
     outputs.write_detections_geoparquet(staging / ShardLayout.DETECTIONS_PARQUET, result.detections)
     outputs.write_detections_csv(staging / ShardLayout.DETECTIONS_CSV, result.detections)
     outputs.write_detections_kml(

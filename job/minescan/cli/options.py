@@ -1,4 +1,4 @@
-"""Click options shared by the verbs that scan."""
+"""Click options shared by the verbs that scan and the verbs that build sites."""
 
 from __future__ import annotations
 
@@ -56,3 +56,65 @@ def scan_config_from(config_file, threshold, keep_no_ore, memory_budget_mb,
     if input_scale is not None:
         data["input_scale"] = input_scale
     return validate(ScanConfig, data, f"scan config{' ' + str(config_file) if config_file else ''} is invalid")
+
+
+def sites_options(f):
+    """Options of the sites stage (registers, protected land, regions, reviews), as one decorator.
+
+    The command receives them as keyword arguments; `sites_options_from(**kwargs)` turns
+    them into one validated SitesOptions.
+    """
+    options = [
+        click.option("--register", "registers", multiple=True, metavar="FILE",
+                     help="Official register to match sites against (repeatable): the ANM dam register as "
+                          "published (TSV, DMS coordinates), a CSV of points, or a GeoPackage/GeoJSON/"
+                          "shapefile of points or polygons (concessions)."),
+        click.option("--register-id-col", help="Entry id column of CSV/vector registers (default: id, else row number)."),
+        click.option("--register-name-col", help="Entry name column of CSV/vector registers (default: name/nome)."),
+        click.option("--register-ore-col", help="Ore column of CSV/vector registers (default: ore/minerio/substancia)."),
+        click.option("--register-lon-col", help="Longitude column of CSV registers (default: lon/longitude/x)."),
+        click.option("--register-lat-col", help="Latitude column of CSV registers (default: lat/latitude/y)."),
+        click.option("--register-layer", help="Layer of multi-layer vector registers (GeoPackage)."),
+        click.option("--match-m", type=click.FloatRange(0), help="Match distance (m) for point register entries "
+                     "[default: the register's positional accuracy: ANM 500, other points 250; polygons must intersect]."),
+        click.option("--protected", "protected", multiple=True, metavar="FILE",
+                     help="Protected or indigenous land polygons (repeatable; any CRS, which the file must declare)."),
+        click.option("--protected-name-col", help="Area name column (default: name/nome/terrai_nom/nome_uc1/...)."),
+        click.option("--protected-type-col", help="Area type column (default: type/tipo/categoria/...)."),
+        click.option("--protected-type", help="Type of areas whose type is empty, e.g. 'indigenous territory' "
+                     "[default: the file's stem]."),
+        click.option("--regions", type=str, metavar="FILE", help="Regions for per-region totals (states, municipalities, biomes)."),
+        click.option("--regions-name-col", help="Region name column (default: name/nome/nm_mun/nm_uf/...)."),
+        click.option("--reviews", type=str, metavar="FILE",
+                     help="A reviewed sites table (review, review_note columns): verdicts carried to this run's sites."),
+        click.option("--link-m", type=click.FloatRange(0, min_open=True),
+                     help="Detections closer than this (metres, on the ellipsoid) form one site [default: 800]."),
+        click.option("--sites-config", type=click.Path(exists=True, dir_okay=False),
+                     help="Sites config (YAML/JSON, keys of SitesOptions: per-register columns and accuracy)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def sites_options_from(*, registers=(), register_id_col=None, register_name_col=None, register_ore_col=None,
+                       register_lon_col=None, register_lat_col=None, register_layer=None, match_m=None,
+                       protected=(), protected_name_col=None, protected_type_col=None, protected_type=None,
+                       regions=None, regions_name_col=None, reviews=None, link_m=None, sites_config=None):
+    """One SitesOptions from a --sites-config file, then the command-line values."""
+    from ..sites.national import options_from_file
+
+    columns = dict(id_column=register_id_col, name_column=register_name_col, ore_column=register_ore_col,
+                   lon_column=register_lon_col, lat_column=register_lat_col, layer=register_layer)
+    columns = {k: v for k, v in columns.items() if v is not None}
+    area = dict(name_column=protected_name_col, type_column=protected_type_col, type=protected_type)
+    area = {k: v for k, v in area.items() if v is not None}
+    return options_from_file(sites_config, {
+        "registers": [{"path": path, **columns} for path in registers],
+        "protected": [{"path": path, **area} for path in protected],
+        "regions": {"path": regions, **({"name_column": regions_name_col} if regions_name_col else {})}
+        if regions else None,
+        "reviews": reviews,
+        "match_m": match_m,
+        "link_m": link_m,
+    })

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import scan_config_from, scan_options
+from .options import scan_config_from, scan_options, sites_options, sites_options_from
 
 
 @click.command()
@@ -39,19 +39,23 @@ def map_cmd(manifest, run, index, discovery_model, impact_model, registry, chann
 @click.command()
 @click.option("--run", required=True, help="Run directory (local or gs://).")
 @click.option("--allow-missing", is_flag=True, help="Reduce even if some scenes have no committed shard.")
-@click.option("--link-m", type=click.FloatRange(0, min_open=True), help="Detections closer than this (metres) form one site.")
-def reduce_cmd(run, allow_missing, link_m):
+@sites_options
+def reduce_cmd(run, allow_missing, **sites):
     """Merge a run's committed scene shards into national sites.
 
-    Example:
+    Sites get footprints, stable place-derived ids, register matches, protected-land and
+    region overlays and carried-over review verdicts (docs/SITES.md). Example:
 
     \b
-      minescan reduce --run gs://bucket/runs/2019
+      minescan reduce --run gs://bucket/runs/2019 \\
+        --register anm_barragens_mineracao_2019.tsv \\
+        --protected terras_indigenas.gpkg --protected-type "indigenous territory" \\
+        --regions municipios.gpkg --reviews reviewed_sites.csv
       minescan reduce --run runs/2019 --allow-missing --link-m 600
     """
     from ..batch.runner import reduce_run
 
-    out = reduce_run(run, allow_missing=allow_missing, link_m=link_m)
+    out = reduce_run(run, allow_missing=allow_missing, sites=sites_options_from(**sites))
     click.echo(f"{out.n_sites} sites from {out.n_detections} detections in {out.n_scenes} scenes → {out.national}")
     if out.missing:
         click.echo(f"missing scenes (index:id): {', '.join(out.missing)}", err=True)
@@ -64,13 +68,16 @@ def reduce_cmd(run, allow_missing, link_m):
 @click.option("--retries", type=click.IntRange(0), default=2, show_default=True, help="Retries per index for non-permanent failures.")
 @click.option("--allow-missing", is_flag=True, help="Reduce even if some indices failed for good.")
 @scan_options
-def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_model, impact_model, registry, channel, config_file, threshold, keep_no_ore, memory_budget_mb, backend, input_scale):
+@sites_options
+def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_model, impact_model, registry, channel,
+                  config_file, threshold, keep_no_ore, memory_budget_mb, backend, input_scale, **sites):
     """Run the map for every scene in local processes (as pods would), then the reduce.
 
     Example:
 
     \b
       minescan run-local --manifest scenes.txt --run runs/r1 --parallel 2
+      minescan run-local --manifest scenes.json --run runs/r1 --register anm.tsv --protected ti.gpkg
     """
     from ..batch.runner import run_local
 
@@ -80,7 +87,7 @@ def run_local_cmd(manifest, run, parallel, retries, allow_missing, discovery_mod
     if keep_no_ore:
         map_args.append("--keep-no-ore")
     codes, out = run_local(manifest, run, parallel=parallel, retries=retries, map_args=map_args,
-                           allow_missing=allow_missing)
+                           allow_missing=allow_missing, sites=sites_options_from(**sites))
     click.echo(f"{sum(c == 0 for c in codes.values())}/{len(codes)} scenes mapped; "
                f"{out.n_sites} sites → {out.national}")
 

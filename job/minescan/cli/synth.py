@@ -135,3 +135,34 @@ def landsat(out, size, years, seed, origin, mines, lookalikes, overwrite):
     click.echo(f"{out}: SYNTHETIC {size}x{size} px (30 m) x {len(truth.years)} years, "
                f"{len(truth.targets)} mines, {len(truth.objects) - len(truth.targets)} look-alikes; "
                f"mining in {truth.mining.mean():.1%} of pixel-years, clouds in {truth.cloudy.mean():.1%}")
+
+
+@synth.command("years")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--size", type=click.IntRange(1000), default=1400, show_default=True, help="Scene side in pixels.")
+@click.option("--seed", type=int, required=True, help="Same seed, same bytes.")
+@click.option("--new", "n_new", type=click.IntRange(0), default=2, show_default=True, help="Mines opened between the years.")
+@click.option("--grown", "n_grown", type=click.IntRange(0), default=2, show_default=True, help="Mines that grew.")
+@click.option("--vanished", "n_vanished", type=click.IntRange(0), default=2, show_default=True,
+              help="Mines abandoned and revegetated.")
+def years(out, size, seed, n_new, n_grown, n_vanished):
+    """Write the same synthetic area in two years (OUT/before.tif, OUT/after.tif) with truth.
+
+    Example: minescan synth years demo-years --seed 11, then scan or run-local each year,
+    reduce both runs and `minescan diff` them; OUT/changes.json holds the planted changes.
+    """
+    import json
+    from pathlib import Path
+
+    from ..synth import write_truth_geojson
+    from ..synth.years import synthesize_years
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = synthesize_years(folder / "before.tif", folder / "after.tif", size=size, seed=seed,
+                              n_new=n_new, n_grown=n_grown, n_vanished=n_vanished)
+    write_truth_geojson(result.before, folder / "before.truth.geojson")
+    write_truth_geojson(result.after, folder / "after.truth.geojson")
+    (folder / "changes.json").write_text(json.dumps(result.changes, indent=1) + "\n", encoding="utf-8")
+    counts = {c: list(result.changes.values()).count(c) for c in ("new", "grown", "vanished", "unchanged")}
+    click.echo(f"{out}: two SYNTHETIC years of {size}x{size} px; planted targets {counts}")

@@ -23,3 +23,19 @@ def load_models(discovery: str | None, impact: str | None):
 
     d_path, i_path = resolve_models(discovery, impact)
     return verified_model_dir(d_path, kind="discovery"), verified_model_dir(i_path, kind="impact")
+
+
+
+def bundled_demo_hashes() -> frozenset[str]:
+    """SHA-256 of the bundled demo models' weights, as their cards record them."""
+    import json
+
+    return frozenset(
+        json.loads((DEMO_MODELS / kind / "model.json").read_text())["weights_sha256"]
+        for kind in ("discovery", "impact")
+    )
+
+
+def is_bundled_demo(weights_sha256: str) -> bool:
+    """Whether a model is one of the bundled demo models (trained on synthetic scenes)."""
+    return weights_sha256 in bundled_demo_hashes()

@@ -3,15 +3,23 @@
 The formats are the data contracts of docs/ARCHITECTURE.md. May import the shared facts
 and `models.networks` (class names); never `batch/`, `sites/` or `acquire/`.
 
-Per scene: `probability.zarr` (zarr v3 p(mine) cell grid) and `detections.parquet`
-(GeoParquet 1.1), plus CSV and KML for people. National: `write_sites` (GeoParquet,
-GeoJSON, KML, CSV, an offline HTML map and a Markdown summary). Every writer creates its
-parent directories and writes through a temp name and `os.replace`, so a crash never
-leaves a half-written file under the real name.
+Per scene: `probability.zarr` (zarr v3 p(mine) cell grid) and its COG `probability.tif`,
+`detections.parquet` (GeoParquet 1.1), plus CSV and KML for people. National:
+`write_national` (the sites tables of `write_sites` with footprints, the detections,
+register and protected-land tables, a GeoPackage, the p(mine) mosaic as COG and VRT, the
+offline map, the report and its PDF, a STAC catalog), all described by one `RunFacts`.
+Every writer creates its parent directories and writes through a temp name and
+`os.replace`, so a crash never leaves a half-written file under the real name.
 """
 
 from ._atomic import atomic_dir, atomic_path, write_text_atomic
-from ._tables import DETECTION_COLUMNS, IMPACT_RGB, SITE_COLUMNS
+from ._tables import (
+    DETECTION_COLUMNS,
+    IMPACT_RGB,
+    SITE_COLUMNS,
+    read_geoparquet,
+    write_geoparquet,
+)
 from .detections import (
     coerce_detections,
     empty_detections,
@@ -20,6 +28,10 @@ from .detections import (
     write_detections_geoparquet,
     write_detections_kml,
 )
+from .facts import RunFacts, SceneFacts, run_facts
+from .national import NATIONAL_FILES, write_national
+from .rasters import build_mosaic, scene_tile, write_probability_cog
+from .report import ReportTables
 from .probability import (
     grid_coords,
     probability_dataset,
@@ -38,10 +50,15 @@ from .sites import (
 __all__ = [
     "DETECTION_COLUMNS",
     "IMPACT_RGB",
+    "NATIONAL_FILES",
+    "ReportTables",
+    "RunFacts",
+    "SceneFacts",
     "SITE_COLUMNS",
     "SITE_FILES",
     "atomic_dir",
     "atomic_path",
+    "build_mosaic",
     "coerce_detections",
     "coerce_sites",
     "empty_detections",
@@ -49,12 +66,18 @@ __all__ = [
     "grid_coords",
     "probability_dataset",
     "read_detections",
+    "read_geoparquet",
     "read_probability_zarr",
+    "run_facts",
+    "scene_tile",
     "sites_geojson",
     "summary_markdown",
     "write_detections_csv",
     "write_detections_geoparquet",
     "write_detections_kml",
+    "write_geoparquet",
+    "write_national",
+    "write_probability_cog",
     "write_probability_zarr",
     "write_sites",
     "write_text_atomic",

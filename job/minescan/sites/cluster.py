@@ -1,8 +1,10 @@
-"""From detections to sites: keep each national cell once, cluster, score against truth.
+"""From detections to sites: keep each national cell once, link cells, score against truth.
 
-The paper's analysts saw each mine as "a cloud of nearby marks" (Balaniuk et al. 2020, §4.3); a site is
-one such cloud: detections linked when they lie within `link_m` of each other (single
-linkage), so a site follows an elongated pit or a chain of ponds without a fixed radius.
+The paper's analysts saw each mine as "a cloud of nearby marks" (Balaniuk et al. 2020,
+§4.3); a site is one such cloud: detections linked when they lie within `link_m` of each
+other (single linkage), so a site follows an elongated pit or a chain of ponds without a
+fixed radius. Distances are 3-D chords on the ellipsoid (`geodesy`), the same at 5° N and
+at 33° S.
 """
 
 from __future__ import annotations
@@ -13,23 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..ores import IMPACT_CLASSES
-from ..scan import geometry
+from . import geodesy
 
-#: metres per degree of latitude, and of longitude at the equator (WGS84, good to 0.5 %)
-_M_PER_DEG_LAT = 110_574.0
-_M_PER_DEG_LON = 111_320.0
-#: a cell is 27 × 27 px of 10 m
-CELL_AREA_KM2 = (geometry.STRIDE * 10 / 1000) ** 2
 #: detections closer than this belong to one site (a little over two cells diagonally)
 DEFAULT_LINK_M = 800.0
-
-
-def local_metres(lon: np.ndarray, lat: np.ndarray, lat0: float) -> np.ndarray:
-    """(n, 2) x/y in metres on an equirectangular plane around latitude `lat0`."""
-    x = np.asarray(lon, np.float64) * _M_PER_DEG_LON * np.cos(np.radians(lat0))
-    y = np.asarray(lat, np.float64) * _M_PER_DEG_LAT
-    return np.column_stack([x, y])
 
 
 def dedupe_cells(detections: pd.DataFrame, scene_shapes: Mapping[str, tuple[int, int]]) -> pd.DataFrame:
@@ -40,17 +29,17 @@ def dedupe_cells(detections: pd.DataFrame, scene_shapes: Mapping[str, tuple[int,
     """
     if detections.empty or "global_row" not in detections:
         return detections.reset_index(drop=True)
-    has_global = detections["global_row"].notna() & detections["global_col"].notna()
-    gridded = detections[has_global].copy()
-    if gridded.empty:
+    has_global = (detections["global_row"].notna() & detections["global_col"].notna()).to_numpy()
+    if not has_global.any():
         return detections.reset_index(drop=True)
-    rows = np.array([scene_shapes.get(s, (np.inf, np.inf))[0] for s in gridded["scene_id"]])
-    cols = np.array([scene_shapes.get(s, (np.inf, np.inf))[1] for s in gridded["scene_id"]])
-    r, c = gridded["cell_row"].to_numpy(), gridded["cell_col"].to_numpy()
-    gridded["_margin"] = np.minimum.reduce([r, c, rows - 1 - r, cols - 1 - c])
-    gridded = gridded.sort_values(["_margin", "scene_id"], ascending=[False, True], kind="stable")
-    gridded = gridded.drop_duplicates(["global_row", "global_col"]).drop(columns="_margin")
-    out = pd.concat([gridded, detections[~has_global]], ignore_index=True)
+    gridded = detections[has_global]
+    scene_rank, names = pd.factorize(gridded["scene_id"], sort=True)
+    shape = np.array([scene_shapes.get(name, (np.inf, np.inf)) for name in names], np.float64).reshape(-1, 2)
+    r, c = gridded["cell_row"].to_numpy(np.float64), gridded["cell_col"].to_numpy(np.float64)
+    margin = np.minimum.reduce([r, c, shape[scene_rank, 0] - 1 - r, shape[scene_rank, 1] - 1 - c])
+    order = np.lexsort((scene_rank, -margin))  # widest margin first, then scene id
+    keep = ~gridded.iloc[order].duplicated(["global_row", "global_col"]).to_numpy()
+    out = pd.concat([gridded.iloc[order[keep]], detections[~has_global]], ignore_index=True)
     return out.sort_values(["scene_id", "cell_row", "cell_col"], kind="stable").reset_index(drop=True)
 
 
@@ -63,50 +52,32 @@ def cluster_labels(lon: np.ndarray, lat: np.ndarray, link_m: float = DEFAULT_LIN
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    xy = local_metres(lon, lat, float(np.mean(lat)))
-    pairs = cKDTree(xy).query_pairs(link_m, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    xyz = geodesy.geocentric(lon, lat)
+    pairs = cKDTree(xyz).query_pairs(link_m, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    return labels
+    return labels.astype(np.int64)
 
 
-def build_sites(detections: pd.DataFrame, link_m: float = DEFAULT_LINK_M) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cluster detections into sites; return (sites, detections with a `site_id` column).
+def representative_members(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray,
+                           site: np.ndarray, n_sites: int) -> np.ndarray:
+    """Per site, the index of its member nearest its weighted centroid (in 3-D).
 
-    Site ids are stable for the same detections: sites are numbered by descending peak
-    p(mine), ties broken by position.
+    The member's cell centre lies inside the site's footprint, which a centroid of an
+    L-shaped pit or a ring of ponds need not.
     """
-    from ..outputs import SITE_COLUMNS, empty_sites
-
-    dets = detections.reset_index(drop=True).copy()
-    if dets.empty:
-        dets["site_id"] = pd.Series(dtype=object)
-        return empty_sites(), dets
-    labels = cluster_labels(dets["lon"].to_numpy(), dets["lat"].to_numpy(), link_m)
-    dets["_cluster"] = labels
-    w = dets["p_mine"].astype(np.float64)
-    grouped = dets.assign(_wlon=dets["lon"] * w, _wlat=dets["lat"] * w, _w=w).groupby("_cluster")
-    agg = grouped.agg(
-        _wlon=("_wlon", "sum"), _wlat=("_wlat", "sum"), _w=("_w", "sum"),
-        n_detections=("p_mine", "size"), p_mine_max=("p_mine", "max"), p_mine_mean=("p_mine", "mean"),
-        p_high=("p_high", "mean"), p_low=("p_low", "mean"), p_no_ore=("p_no_ore", "mean"),
-        min_lon=("lon", "min"), min_lat=("lat", "min"), max_lon=("lon", "max"), max_lat=("lat", "max"),
-        scenes=("scene_id", lambda s: ";".join(sorted(set(s)))),
-    )
-    agg["lon"] = agg.pop("_wlon") / agg["_w"]
-    agg["lat"] = agg.pop("_wlat") / agg.pop("_w")
-    means = agg[["p_high", "p_low", "p_no_ore"]].to_numpy()
-    agg["impact_class"] = np.asarray(IMPACT_CLASSES, dtype=object)[np.argmax(means, axis=1)]
-    agg["area_km2"] = (agg["n_detections"] * CELL_AREA_KM2).round(4)
-    agg = agg.sort_values(["p_mine_max", "lat", "lon"], ascending=[False, False, True], kind="stable")
-    agg["site_id"] = [f"S{k + 1:05d}" for k in range(len(agg))]
-    site_of_cluster = dict(zip(agg.index, agg["site_id"]))
-    dets["site_id"] = dets.pop("_cluster").map(site_of_cluster)
-    sites = agg.reset_index(drop=True)
-    for col in ("p_mine_max", "p_mine_mean", "p_high", "p_low", "p_no_ore"):
-        sites[col] = sites[col].astype(np.float32)
-    sites["n_detections"] = sites["n_detections"].astype(np.int64)
-    return sites[list(SITE_COLUMNS)], dets
+    xyz = geodesy.geocentric(lon, lat)
+    w = np.asarray(weight, np.float64) + 1e-12
+    sums = np.zeros((n_sites, 3))
+    np.add.at(sums, site, xyz * w[:, None])
+    total = np.bincount(site, weights=w, minlength=n_sites)
+    centroid = sums / total[:, None]
+    d2 = ((xyz - centroid[site]) ** 2).sum(axis=1)
+    order = np.lexsort((d2, site))
+    first = np.r_[True, np.diff(site[order]) != 0]
+    best = np.empty(n_sites, np.int64)
+    best[site[order[first]]] = order[first]
+    return best
 
 
 @dataclass(frozen=True)
@@ -119,6 +90,8 @@ class TruthScore:
     n_sites_true: int
     false_sites_by_kind: dict[str, int]
     missed: tuple[str, ...]
+    #: site id → ids of the planted targets it found, nearest first (true sites only)
+    targets_of_site: dict[str, tuple[str, ...]]
 
     @property
     def recall(self) -> float:
@@ -129,51 +102,65 @@ class TruthScore:
         return self.n_sites_true / self.n_sites if self.n_sites else float("nan")
 
 
+def near_objects(lon: np.ndarray, lat: np.ndarray, polygons: list, match_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(n_points, n_polygons) bool: point within `match_m` (geodesic) of the polygon, and the distances."""
+    import shapely
+
+    n, m = len(lon), len(polygons)
+    near = np.zeros((n, m), bool)
+    dist = np.full((n, m), np.inf)
+    if n == 0 or m == 0:
+        return near, dist
+    points = shapely.points(lon, lat)
+    dlon, dlat = geodesy.degrees_around(np.asarray(lat), match_m)
+    boxes = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+    tree = shapely.STRtree(np.asarray(polygons, dtype=object))
+    pi, oi = tree.query(boxes, predicate="intersects")
+    d = geodesy.distance_m(points[pi], np.asarray(polygons, dtype=object)[oi])
+    dist[pi, oi] = d
+    near[pi, oi] = d <= match_m
+    return near, dist
+
+
 def score_against_truth(
     detections_with_sites: pd.DataFrame, truth: Iterable, match_m: float = 300.0
 ) -> TruthScore:
     """Recall over planted targets and precision over sites.
 
-    A target is found when a kept detection lies within `match_m` of its polygon; a site is
-    true when any of its detections does. False sites are attributed to the nearest planted
-    look-alike kind within `match_m` (water dam, river bank...) or to `background`.
+    A target is found when a site's detection lies within `match_m` of its polygon; a site
+    is true when any of its detections does (a site may cover several targets: a pit and
+    its tailings dam). False sites are attributed to the nearest planted look-alike kind within
+    `match_m` (water dam, river bank...) or to `background`. Detections outside any site
+    (flagged `no_ore`) are not scored.
     """
-    from shapely import Point, distance
-    from shapely import transform as shp_transform
-
     objects = list(truth)
-    dets = detections_with_sites
-    lat0 = float(np.mean([o.polygon_lonlat.centroid.y for o in objects])) if objects else 0.0
-    kx = _M_PER_DEG_LON * np.cos(np.radians(lat0))
-
-    def to_m(geom):
-        return shp_transform(geom, lambda xy: xy * np.array([kx, _M_PER_DEG_LAT]))
-
-    polys = [to_m(o.polygon_lonlat) for o in objects]
-    points = [Point(x, y) for x, y in local_metres(dets["lon"].to_numpy(), dets["lat"].to_numpy(), lat0)] if len(dets) else []
-    near = np.zeros((len(points), len(objects)), bool)
-    if points and objects:
-        d = distance(np.asarray(points, dtype=object)[:, None], np.asarray(polys, dtype=object)[None, :])
-        near = d <= match_m
-    is_target = np.array([o.is_target for o in objects], bool)
-    found = near[:, is_target].any(axis=0) if len(points) else np.zeros(is_target.sum(), bool)
-    target_ids = [o.id for o in objects if o.is_target]
-    det_true = near[:, is_target].any(axis=1) if len(points) else np.zeros(0, bool)
-    site_true = pd.Series(det_true, index=dets.index).groupby(dets["site_id"]).any() if len(points) else pd.Series(dtype=bool)
+    dets = detections_with_sites[detections_with_sites["site_id"].notna()].reset_index(drop=True)
+    near, dist = near_objects(dets["lon"].to_numpy(), dets["lat"].to_numpy(),
+                              [o.polygon_lonlat for o in objects], match_m)
+    is_target = np.array([o.is_target for o in objects], bool).reshape(-1)
+    found = near[:, is_target].any(axis=0)
+    site_ids = dets["site_id"].to_numpy()
+    targets = [o for o in objects if o.is_target]
+    lookalikes = [o for o in objects if not o.is_target]
+    target_of: dict[str, tuple[str, ...]] = {}
     false_kinds: dict[str, int] = {}
-    for site_id, ok in site_true.items():
-        if ok:
+    for site_id in pd.unique(site_ids):
+        members = np.flatnonzero(site_ids == site_id)
+        d_t = np.where(near[members][:, is_target], dist[members][:, is_target], np.inf).min(axis=0)
+        if np.isfinite(d_t).any():
+            hit = np.flatnonzero(np.isfinite(d_t))
+            target_of[str(site_id)] = tuple(targets[k].id for k in hit[np.argsort(d_t[hit], kind="stable")])
             continue
-        members = np.flatnonzero((dets["site_id"] == site_id).to_numpy())
-        hit = near[members][:, ~is_target].any(axis=0)
-        kinds = [o.kind for o, h in zip([o for o in objects if not o.is_target], hit) if h]
-        kind = kinds[0] if kinds else "background"
+        d_l = np.where(near[members][:, ~is_target], dist[members][:, ~is_target], np.inf).min(axis=0)
+        kind = lookalikes[int(np.argmin(d_l))].kind if np.isfinite(d_l).any() else "background"
         false_kinds[kind] = false_kinds.get(kind, 0) + 1
+    n_sites = len(pd.unique(site_ids))
     return TruthScore(
         n_targets=int(is_target.sum()),
         n_targets_found=int(found.sum()),
-        n_sites=int(len(site_true)),
-        n_sites_true=int(site_true.sum()),
+        n_sites=n_sites,
+        n_sites_true=len(target_of),
         false_sites_by_kind=false_kinds,
-        missed=tuple(t for t, f in zip(target_ids, found) if not f),
+        missed=tuple(t.id for t, f in zip(targets, found, strict=True) if not f),
+        targets_of_site=target_of,
     )

@@ -16,6 +16,7 @@ import numpy as np
 from ..bands import DEFAULT_BANDS
 from ..errors import InputError
 from ..ores import IMPACT_CLASSES
+from ..storage import replace_dir
 from .kinds import CRS, NODATA, ChipInfo, SceneTruth, TruthObject
 from .plan import _point_in, _rng, scene_transform
 from .truth import make_training_scenes
@@ -350,13 +351,7 @@ def write_chip_set(
                 metadata={"kind": kind, "scene_size": scene_size, "n_scenes": n_scenes,
                           "source": "minescan synthetic scenes (not real imagery)"},
             )
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        else:
-            staging.rename(out)
+        replace_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {name: int((y == k).sum()) for k, name in enumerate(names)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +43,7 @@ class _Primitive:
     tilt: tuple[float, ...]  # per-band factor (13, S2_BANDS order): each object's own hue
     mix_material: str | None = None
     mix: float = 0.0
+    owner: int = -1  # index of the planned object it paints; -1 for the river and background
 
 
 @dataclass(frozen=True)
@@ -365,8 +366,12 @@ def _plan_scene(
     n_dams: int | None = None,
     n_lookalikes: int | None = None,
     nodata_fraction: float = 0.0,
+    gap: float = 12.0,
 ) -> _Plan:
-    """Place the river, targets and look-alikes (pixel coordinates), deterministically."""
+    """Place the river, targets and look-alikes (pixel coordinates), deterministically.
+
+    Objects keep `gap` pixels from each other (a wide gap keeps every object its own site).
+    """
     from shapely.geometry import Polygon
 
     d_mines, d_dams, d_look = default_counts(size)
@@ -388,7 +393,7 @@ def _plan_scene(
     paint = _Painter(rng, spread=0.05)
     paint.add(river_poly, "river_water", layer=1)
     prims: list[_Primitive] = list(paint.prims)
-    placer = _Placer(size, wedge_poly, river_poly)
+    placer = _Placer(size, wedge_poly, river_poly, gap=gap)
     objects: list[tuple[str, Any, str | None]] = []
 
     look_kinds = _kind_sequence(rng, n_look, _LOOKALIKE_CYCLE[:2]) if n_look <= 2 else (
@@ -400,8 +405,8 @@ def _plan_scene(
         bar, bar_prims = _sand_bar(rng, river_pts, river_w)
         if placer.fits(bar, 5, avoid_river=False):
             placer.placed.append(bar)
+            prims.extend(replace(p, owner=len(objects)) for p in bar_prims)
             objects.append(("river_bank", bar, None))
-            prims.extend(bar_prims)
 
     target_kinds = [
         ("quarry_sand" if rng.random() < 0.5 else "quarry_gravel") if k == "quarry" else k
@@ -419,8 +424,8 @@ def _plan_scene(
         footprint, obj_prims = placed
         placer.placed.append(footprint)
         ores = KINDS[kind].ores
+        prims.extend(replace(p, owner=len(objects)) for p in obj_prims)
         objects.append((kind, footprint, str(rng.choice(ores)) if ores else None))
-        prims.extend(obj_prims)
 
     order = sorted(range(len(prims)), key=lambda i: (prims[i].layer, i))
     return _Plan(size, tuple(objects), tuple(prims[i] for i in order), wedge,

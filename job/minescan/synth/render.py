@@ -252,11 +252,6 @@ def synthesize_scene(
     The same arguments give the same bytes. Memory stays at one 768² block plus the plan
     and the low-resolution fields, whatever the size.
     """
-    import rasterio
-    from rasterio.windows import Window
-
-    from ..log import progress
-
     try:
         bands = check_bands(list(bands))
     except ValueError as exc:
@@ -272,6 +267,21 @@ def synthesize_scene(
     transform = scene_transform(origin_lonlat)
     plan = _plan_scene(size, seed, n_mines=n_mines, n_dams=n_dams, n_lookalikes=n_lookalikes,
                       nodata_fraction=nodata_fraction)
+    render_plan(path, plan, seed, bands, transform)
+    truth = SceneTruth(str(path), size, transform, CRS, bands, _truth_objects(plan, transform))
+    log.info("synthesised %s: %d px, %d targets, %d look-alikes", path, size,
+             len(truth.targets), len(truth.lookalikes))
+    return truth
+
+
+def render_plan(path: str | os.PathLike, plan: _Plan, seed: int, bands: Sequence[str], transform) -> None:
+    """Write a planned scene as a tiled deflate GeoTIFF, block by block (see synthesize_scene)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from ..log import progress
+
+    size = plan.size
     fields = _make_fields(size, seed)
     band_idx = np.array([SPECTRA_BANDS.index(b) for b in bands])
     prim_bounds = np.array([p.polygon.bounds for p in plan.primitives]).reshape(-1, 4)
@@ -291,10 +301,3 @@ def synthesize_scene(
         for key, r0, r1, c0, c1 in progress(blocks, len(blocks), "synthesising scene"):
             arr = _render_block(plan, fields, prim_bounds, band_idx, seed, key, r0, r1, c0, c1)
             dst.write(arr, window=Window(c0, r0, c1 - c0, r1 - r0))
-
-    truth = SceneTruth(str(path), size, transform, CRS, bands, _truth_objects(plan, transform))
-    log.info("synthesised %s: %d px, %d targets, %d look-alikes", path, size,
-             len(truth.targets), len(truth.lookalikes))
-    return truth
-
-

@@ -4,8 +4,10 @@
     size and band count (uint16 reflectance×10000, as the scenes the scan reads);
 (b) a scene (or several) and a points table (CSV with lon/lat columns, or GeoJSON /
     shapefile / GeoPackage points) with a `label` column, or for the impact network an
-    `ore` column mapped through `minescan.ores`; chips are cut with rasterio windows and a
-    point whose chip does not lie wholly inside a scene is skipped and reported;
+    `ore` column mapped through `minescan.ores`, or for the discovery network a reviewed
+    sites table (its `review` column: confirmed → mine, false_positive → not_mine, the
+    hard negatives the paper's analysts removed by hand); chips are cut with rasterio
+    windows and a point whose chip does not lie wholly inside a scene is skipped and reported;
 (c) Earth Engine TFRecord chips (`*.tfrecord`, `*.tfrecord.gz`), as an EE table export of
     `neighborhoodToArray` samples writes them: one float list of size×size values per band,
     named by the band, plus a `label` (class index, or class name as bytes) and optional
@@ -260,6 +262,8 @@ def point_labels(
     """Class index per row (−1 = unusable) and the unknown ore names with their counts."""
     labels = np.full(len(df), -1, dtype=np.int64)
     unknown: dict[str, int] = {}
+    if kind == "discovery" and label_column not in df.columns and "review" in df.columns:
+        return review_labels(df, class_names, where), unknown
     has_label = label_column in df.columns
     has_ore = kind == "impact" and ore_column in df.columns
     if not has_label and not has_ore:
@@ -279,6 +283,18 @@ def point_labels(
         else:
             raise InputError(f"{where} row {i + 1} has no label")
     return labels, unknown
+
+
+def review_labels(df: Any, class_names: tuple[str, ...], where: str) -> np.ndarray:
+    """Discovery labels from a reviewed sites table; sites without a yes/no verdict: −1."""
+    from ..sites.reviews import DISCOVERY_LABEL, normalise_verdict
+
+    verdicts = [normalise_verdict(v, f"{where} row {i + 1}") for i, v in enumerate(df["review"])]
+    labels = np.array([class_names.index(DISCOVERY_LABEL[v]) if v in DISCOVERY_LABEL else -1 for v in verdicts])
+    log.info("%s: %d confirmed sites as mine, %d false positives as not_mine (hard negatives), %d skipped",
+             where, int((labels == class_names.index("mine")).sum()),
+             int((labels == class_names.index("not_mine")).sum()), int((labels < 0).sum()))
+    return labels.astype(np.int64)
 
 
 def parse_label(value: Any, class_names: tuple[str, ...], where: str) -> int:

@@ -1,0 +1,287 @@
+"""`report.html` and `report.pdf`: what an agency reads and attaches to a request.
+
+The page is rendered from a Jinja2 template with matplotlib figures embedded as data
+URIs (one file, nothing fetched). The PDF is that same page printed by headless Chromium
+(`--print-to-pdf`): the renderer the map is tested in, with CSS paged media (A4, page
+breaks) and no second layout engine to keep in step. Without a Chromium on the machine the
+PDF is skipped with a warning and the HTML stands alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..models.networks import IMPACT_CLASSES
+from ._atomic import atomic_path, write_text_atomic
+from ._kml import UNREGISTERED_RGB, google_maps_url
+from ._site_view import RANKING_RULE, area_ha, flag, footprints, rank_sites, text_list
+from ._tables import impact_hex, records
+from .facts import RunFacts
+from .webmap import boundaries, render
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: sites listed in the report's ranked table (all of them are in sites.csv / the GeoPackage)
+RANKED_ROWS = 100
+#: Chromium builds, by the names Debian and others install them under
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--no-pdf-header-footer",
+)
+METHOD = (
+    "Each Sentinel-2 L1C scene (a per-pixel median composite of 12 bands at 10 m) is scanned by the "
+    "discovery network of Balaniuk, Isupova & Reece (Sensors 2020, §3.3, Table 2), a fully "
+    "convolutional network that gives, for every 27 × 27-pixel output cell, the probability that "
+    "the 201 × 201-pixel chip centred on it shows a surface mine or tailings dam. Cells with "
+    "p(mine) at or above the model's threshold are candidates; the impact network of the same "
+    "paper (§3.4, Table 3) classifies the 21 × 21-pixel patch at each candidate's centre as high "
+    "impact, low impact or no ore. Overlapping scenes compute the same national cells once; "
+    "detections closer than the link distance are merged into sites."
+)
+CITATION = (
+    "Balaniuk, R., Isupova, O., Reece, S. Mining and Tailings Dam Detection in Satellite Imagery "
+    "Using Deep Learning. Sensors 2020, 20(23), 6936."
+)
+LIMITATIONS = (
+    "p(mine) is a network's score, not a calibrated probability; treat it as a ranking.",
+    "A site is a cluster of 270 m cells: its footprint is as coarse as the cells, and two mines "
+    "closer than the link distance form one site.",
+    "Look-alikes (water-supply dams, river banks, bare fields, towns) can be detected as mines; "
+    "every site needs a look at recent imagery before any action.",
+    "Cloud, haze and missing scenes hide mines: a missing scene is listed above and drawn on the map.",
+    "The impact class follows the ore the network infers from a 210 m patch; it is not a field assessment.",
+    "\"Unregistered\" means no register entry lies within the matching distance, not that a mine is illegal.",
+)
+
+
+@dataclass(frozen=True)
+class ReportTables:
+    """Optional tables from the sites stage; each is shown when given."""
+
+    protected_totals: pd.DataFrame | None = None
+    region_totals: pd.DataFrame | None = None
+    changes: pd.DataFrame | None = None
+    register: pd.DataFrame | None = None
+    protected: gpd.GeoDataFrame | None = None
+
+
+def write_report(
+    out_dir: str | os.PathLike[str],
+    sites: pd.DataFrame,
+    facts: RunFacts,
+    *,
+    tables: ReportTables | None = None,
+    mosaic: str | os.PathLike[str] | None = None,
+    n_detections: int | None = None,
+) -> dict[str, Path]:
+    """Write report.html (and report.pdf where Chromium is installed) into `out_dir`."""
+    out = Path(out_dir)
+    html = report_html(sites, facts, tables=tables or ReportTables(), mosaic=mosaic, n_detections=n_detections)
+    paths = {"report": out / "report.html"}
+    write_text_atomic(paths["report"], html)
+    pdf = print_pdf(paths["report"], out / "report.pdf")
+    if pdf is not None:
+        paths["report_pdf"] = pdf
+    return paths
+
+
+def report_html(
+    sites: pd.DataFrame,
+    facts: RunFacts,
+    *,
+    tables: ReportTables,
+    mosaic: str | os.PathLike[str] | None = None,
+    n_detections: int | None = None,
+) -> str:
+    ranked = rank_sites(sites)
+    unregistered, protected = ~flag(sites, "registered"), flag(sites, "protected")
+    counts = {
+        "sites": len(sites),
+        "detections": int(sites["n_detections"].sum()) if n_detections is None else n_detections,
+        "area_ha": float(area_ha(sites).sum()),
+        "unregistered": None if unregistered.isna().all() and len(sites) else int(unregistered.fillna(False).sum()),
+        "protected": None if protected.isna().all() and len(sites) else int(protected.fillna(False).sum()),
+        "high": int((sites["impact_class"] == "high").sum()),
+    }
+    by_class = [
+        {"cls": cls, "colour": impact_hex(cls), "sites": int((sites["impact_class"] == cls).sum()),
+         "area_ha": float(area_ha(sites[sites["impact_class"] == cls]).sum())}
+        for cls in IMPACT_CLASSES
+    ]
+    return render(
+        "report.html.j2",
+        facts=facts,
+        counts=counts,
+        by_class=by_class,
+        ranked=[_ranked_row(row) for row in records(ranked.drop(columns=["geometry"], errors="ignore").head(RANKED_ROWS))],
+        n_ranked=min(RANKED_ROWS, len(ranked)),
+        ranking_rule=RANKING_RULE,
+        method=METHOD,
+        citation=CITATION,
+        limitations=LIMITATIONS,
+        protected_totals=_table(tables.protected_totals),
+        region_totals=_table(tables.region_totals),
+        changes=_table(tables.changes),
+        map_png=_figure_uri(lambda ax: _map_figure(ax, sites, facts, mosaic, tables.protected), size=(7.5, 6.0)),
+        bars_png=_figure_uri(lambda ax: _bars_figure(ax, sites), size=(7.5, 3.0)),
+        regions_png=None if tables.region_totals is None or tables.region_totals.empty
+        else _figure_uri(lambda ax: _regions_figure(ax, tables.region_totals), size=(7.5, 3.5)),
+    )
+
+
+def print_pdf(html: Path, pdf: Path, timeout_s: float = 180.0) -> Path | None:
+    """Print `html` to `pdf` with headless Chromium; None (logged) when there is none."""
+    browser = next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+    if browser is None:
+        log.warning("no Chromium found: report.pdf not written", extra={"looked_for": CHROMIUM_NAMES})
+        return None
+    with atomic_path(pdf) as tmp, tempfile.TemporaryDirectory(prefix="minescan-chromium-") as profile:
+        command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
+                   html.resolve().as_uri()]
+        done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+        if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+            log.warning("Chromium could not print the report: report.pdf not written",
+                        extra={"returncode": done.returncode, "stderr": done.stderr.decode(errors="replace")[-500:]})
+            return None
+    return pdf
+
+
+def _ranked_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "area_ha": row.get("area_ha", (row.get("area_km2") or 0.0) * 100.0),
+        "registered_text": _yes_no(row.get("registered")),
+        "protected_text": _yes_no(row.get("protected")) + (
+            f" ({text_list(row['protected_names'])})" if row.get("protected_names") else ""),
+        "regions_text": text_list(row.get("regions")),
+        "maps_url": google_maps_url(row["lat"], row["lon"]),
+    }
+
+
+def _yes_no(value: Any) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def _table(df: pd.DataFrame | None) -> dict[str, Any] | None:
+    if df is None:
+        return None
+    plain = df.drop(columns=["geometry"], errors="ignore")
+    return {"columns": list(plain.columns), "rows": [[text_list(v) if isinstance(v, list) else v for v in r.values()]
+                                                     for r in records(plain)]}
+
+
+def _figure_uri(draw: Any, *, size: tuple[float, float]) -> str:
+    """Run `draw(ax)` on a fresh matplotlib figure; the PNG as a data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size, dpi=150, layout="constrained")
+    try:
+        draw(ax)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _map_figure(ax: Any, sites: pd.DataFrame, facts: RunFacts, mosaic: Any, protected: Any) -> None:
+    import math
+
+    import geopandas as gpd
+    import shapely
+    from matplotlib.patches import Patch
+
+    from ._overlay import COLORMAP
+
+    boxes = [scene.bounds for scene in facts.scenes if scene.bounds is not None]
+    shapes = footprints(sites)
+    extent = list(shapes.total_bounds) if len(sites) else None
+    if boxes:
+        extent = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+    if mosaic is not None:
+        import rasterio
+        from rasterio.enums import Resampling
+
+        with rasterio.open(mosaic) as src:
+            scale = max(1.0, max(src.width, src.height) / 1200)
+            grid = src.read(1, out_shape=(max(1, round(src.height / scale)), max(1, round(src.width / scale))),
+                            resampling=Resampling.average)
+            b = src.bounds
+        image = ax.imshow(grid, extent=(b.left, b.right, b.bottom, b.top), cmap=COLORMAP, vmin=0, vmax=1,
+                          interpolation="nearest", zorder=1)
+        ax.figure.colorbar(image, ax=ax, shrink=0.6, label="p(mine)")
+    outlines = gpd.GeoDataFrame.from_features(boundaries()["features"], crs="EPSG:4326")
+    outlines.boundary.plot(ax=ax, color="#555", linewidth=0.6, zorder=2)
+    if protected is not None and len(protected):
+        protected.to_crs("EPSG:4326").plot(ax=ax, color="#5aae61", alpha=0.35, edgecolor="#1b7837", zorder=2)
+    for scene in facts.scenes:
+        if scene.bounds is not None:
+            gpd.GeoSeries([shapely.box(*scene.bounds)]).boundary.plot(
+                ax=ax, color="#1f5fa8" if scene.committed else "#b00020",
+                linestyle="-" if scene.committed else "--", linewidth=0.8, zorder=3)
+    if len(sites):
+        unregistered = (~flag(sites, "registered")).fillna(False).to_numpy()
+        edge = ["#{:02x}{:02x}{:02x}".format(*UNREGISTERED_RGB) if u else "#333" for u in unregistered]
+        gpd.GeoDataFrame(geometry=shapes.to_numpy(), crs="EPSG:4326").plot(
+            ax=ax, color=[impact_hex(c) for c in sites["impact_class"]], edgecolor=edge, linewidth=0.8, zorder=4)
+        # a site smaller than a printed dot would vanish: mark each centre too
+        ax.scatter(sites["lon"], sites["lat"], s=6, c=[impact_hex(c) for c in sites["impact_class"]],
+                   edgecolors=edge, linewidths=0.5, zorder=5)
+    if extent is not None:
+        pad = max(extent[2] - extent[0], extent[3] - extent[1]) * 0.05 or 0.01
+        ax.set_xlim(extent[0] - pad, extent[2] + pad)
+        ax.set_ylim(extent[1] - pad, extent[3] + pad)
+        ax.set_aspect(1 / math.cos(math.radians((extent[1] + extent[3]) / 2)))
+    ax.set_xlabel("longitude (°)")
+    ax.set_ylabel("latitude (°)")
+    handles = [Patch(facecolor=impact_hex(c), edgecolor="#333", label=f"{c} impact") for c in IMPACT_CLASSES]
+    handles.append(Patch(facecolor="none", edgecolor="#b00020", linestyle="--", label="missing scene"))
+    ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9)
+    ax.set_title("SYNTHETIC run — sites and p(mine)" if facts.synthetic else "Sites and p(mine)", fontsize=10)
+
+
+def _bars_figure(ax: Any, sites: pd.DataFrame) -> None:
+    import numpy as np
+
+    registered = flag(sites, "registered")
+    groups = (("not in a register", registered == False), ("registered", registered == True),  # noqa: E712
+              ("register unknown", registered.isna()))
+    x = np.arange(len(IMPACT_CLASSES))
+    bottom = np.zeros(len(IMPACT_CLASSES))
+    for (label, mask), colour in zip(groups, ("#c51b7d", "#4d9221", "#bbbbbb"), strict=True):
+        mask = mask.fillna(False).to_numpy(dtype=bool)
+        values = np.array([int(((sites["impact_class"] == cls).to_numpy() & mask).sum()) for cls in IMPACT_CLASSES])
+        if values.any():
+            ax.bar(x, values, bottom=bottom, color=colour, label=label)
+            bottom += values
+    ax.set_xticks(x, [f"{cls} impact" for cls in IMPACT_CLASSES])
+    ax.set_ylabel("sites")
+    ax.set_title("Sites per impact class and register status", fontsize=10)
+    if bottom.any():
+        ax.legend(fontsize=8)
+
+
+def _regions_figure(ax: Any, totals: pd.DataFrame) -> None:
+    name = next((c for c in ("region", "name", "state") if c in totals), totals.columns[0])
+    value = next((c for c in ("sites", "n_sites", "area_ha") if c in totals), totals.columns[-1])
+    top = totals.sort_values(value, ascending=False).head(15)
+    ax.barh(top[name].astype(str)[::-1], top[value][::-1], color="#1f5fa8")
+    ax.set_xlabel(value)
+    ax.set_title(f"{value} per region (top {len(top)})", fontsize=10)
