@@ -39,7 +39,8 @@ def map_job() -> dict:
 
 
 def test_every_object_validates_strictly():
-    assert {o["kind"] for o in rendered()} == {"Namespace", "ServiceAccount", "ConfigMap", "Job"}
+    # the base's default-deny and egress policies come along (docs/CLUSTER.md, "Security")
+    assert {o["kind"] for o in rendered()} == {"Namespace", "ServiceAccount", "ConfigMap", "Job", "NetworkPolicy"}
     for obj in rendered():
         for version in K8S_VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
@@ -57,7 +58,8 @@ def test_one_pod_per_region_failing_for_good_only_on_permanent_exit_codes():
 
 def test_the_pod_is_the_scan_maps_locked_down_pod():
     pod, reference = job()["spec"]["template"]["spec"], map_job()["spec"]["template"]["spec"]
-    for key in ("serviceAccountName", "securityContext", "restartPolicy", "nodeSelector"):
+    for key in ("serviceAccountName", "automountServiceAccountToken", "securityContext", "restartPolicy",
+                "nodeSelector"):
         assert pod[key] == reference[key], key
     (c,), (ref,) = pod["containers"], reference["containers"]
     assert c["securityContext"] == ref["securityContext"] and c["image"] == ref["image"]
