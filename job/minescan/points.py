@@ -71,7 +71,7 @@ def parse_dms(text: str) -> float:
 
 
 def read_points_table(path: str | Path, *, skipped: list[str] | None = None,
-                      lon_column: str | None = None, lat_column: str | None = None) -> "pd.DataFrame":
+                      lon_column: str | None = None, lat_column: str | None = None) -> pd.DataFrame:
     """Every row of a points file as a table: `id`, `lon`, `lat` (degrees, EPSG:4326) and the
     file's other columns as they are (`label`, `ore`, `name` where the file has them).
 
@@ -89,7 +89,7 @@ def read_points_table(path: str | Path, *, skipped: list[str] | None = None,
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
-        text = _read_text(path)
+        text = read_text(path)
         if is_anm_header(text.split("\n", 1)[0]):
             rows = _anm(text, path, skipped)
         else:
@@ -118,13 +118,14 @@ def read_points(path: str | Path, default_label: str | None = None) -> list[Labe
     return points
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path, what: str = "points file") -> str:
+    """A text table's contents (a BOM dropped), or an InputError naming `what` and the fix."""
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise InputError(f"points file {path} does not exist") from None
+        raise InputError(f"{what} {path} does not exist") from None
     except UnicodeDecodeError:
-        raise InputError(f"points file {path} is not UTF-8: re-save it as UTF-8") from None
+        raise InputError(f"{what} {path} is not UTF-8: re-save it as UTF-8") from None
 
 
 def _coordinates(lon: float, lat: float, where: str) -> tuple[float, float]:
@@ -215,7 +216,7 @@ def _vector(path: Path) -> list[dict]:
 
     try:
         frame = gpd.read_file(path)
-    except Exception as exc:  # pyogrio's DataSourceError and friends
+    except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError and friends
         raise InputError(f"cannot read points file {path}: {exc}") from None
     if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
         frame = frame.to_crs("EPSG:4326")

@@ -33,7 +33,7 @@ from scipy import ndimage
 from ..errors import InputError
 from ..log import progress
 from ..outputs._atomic import atomic_dir
-from ..points import ANM_ORE, parse_dms, read_points
+from ..points import ANM_ORE, parse_dms, read_points, read_text
 from .classes import Kind, kind_of, match_substance
 from .cube_io import (
     VARIABLE,
@@ -117,7 +117,7 @@ def read_register(path: str | os.PathLike[str], columns: RegisterColumns | None 
 def _table_rows(path: Path, columns: RegisterColumns) -> list[tuple[str, Any, str, str]]:
     import shapely
 
-    text = _read_text(path)
+    text = read_text(path, "register")
     first = text.split("\n", 1)[0]
     if columns.substance is None and ANM_ORE in first and "\t" in first:
         # the ANM register: minescan.points knows its DMS coordinates and headers
@@ -145,13 +145,6 @@ def _table_rows(path: Path, columns: RegisterColumns) -> list[tuple[str, Any, st
     return rows
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"register {path} is not UTF-8: re-save it as UTF-8") from None
-
-
 def _pick(header: list[str], names: tuple[str, ...], option: str, path: Path) -> str:
     lowered = {h.strip().lower(): h for h in header}
     for name in names:
@@ -165,7 +158,7 @@ def _vector_rows(path: Path, columns: RegisterColumns) -> list[tuple[str, Any, s
 
     try:
         frame = gpd.read_file(path)
-    except Exception as exc:  # pyogrio's DataSourceError and friends
+    except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError and friends
         raise InputError(f"cannot read register {path}: {exc}") from None
     if columns.substance is None or columns.substance not in frame.columns:
         raise InputError(

@@ -58,17 +58,24 @@ class PolygonLayer:
     empty: int
 
 
+def localize_input(path: str, workdir: str, what: str, *, file: bool = False) -> Path:
+    """`path` (local or `gs://`) as a local path inside `workdir`, or an InputError naming
+    `what` when it does not exist (or, with `file`, is not a file)."""
+    try:
+        local = Path(storage.localize(path, workdir))
+    except storage.NotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    if not (local.is_file() if file else local.exists()):
+        raise InputError(f"{what} {path} does not exist")
+    return local
+
+
 def read_vector(path: str, layer: str | None, what: str) -> gpd.GeoDataFrame:
     """A vector layer in EPSG:4326, or an InputError saying why it cannot be one."""
     import geopandas as gpd
 
     with tempfile.TemporaryDirectory(prefix="minescan-layer-") as tmp:
-        try:
-            local = storage.localize(path, tmp)
-        except storage.NotFoundError:
-            raise InputError(f"{what} {path} does not exist") from None
-        if not Path(local).exists():
-            raise InputError(f"{what} {path} does not exist")
+        local = localize_input(path, tmp, what)
         try:
             frame = gpd.read_file(local, layer=layer)
         except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError, DataLayerError and friends

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import storage
 from ..errors import InputError
+from .layers import localize_input
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,12 +75,7 @@ def read_reviews(path: str) -> Reviews:
 
     suffix = Path(path).suffix.lower()
     with tempfile.TemporaryDirectory(prefix="minescan-reviews-") as tmp:
-        try:
-            local = storage.localize(path, tmp)
-        except storage.NotFoundError:
-            raise InputError(f"reviews file {path} does not exist") from None
-        if not Path(local).is_file():
-            raise InputError(f"reviews file {path} does not exist")
+        local = localize_input(path, tmp, "reviews file", file=True)
         try:
             if suffix in (".csv", ".tsv", ".txt"):
                 frame = pd.read_csv(local, sep=None, engine="python", dtype=str, keep_default_na=False,
