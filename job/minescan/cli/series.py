@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..training.cli import _resolve_strategy, _strategy_options
+from ..training.cli import _grouped, _strategy_options
 
 
 @click.group()
@@ -189,6 +189,17 @@ def _window_options(f):
     return f
 
 
+#: the loop's settings with the U-Net's defaults (batch 8, Adam 1e-3), validated with the config
+_series_settings_options = _grouped("settings", dict, [
+    click.option("--epochs", type=click.IntRange(1), default=30, show_default=True),
+    click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Global batch size."),
+    click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate [default: 1e-3]."),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--deterministic", is_flag=True, help="TensorFlow op determinism (slower)."),
+    click.option("--mixed-precision", is_flag=True, help="float16 compute (GPU only)."),
+])
+
+
 @series.command("cube")
 @click.argument("mosaics", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", required=True, type=click.Path(), help="Feature cube to write (zarr v3).")
@@ -232,12 +243,7 @@ def cube_cmd(mosaics, out, tile, overwrite):
               show_default=True, help="p(mining) at or above which a pixel is mining.")
 @click.option("--folds", type=click.IntRange(0), default=0, show_default=True,
               help="k-fold cross-validation over the scenes of --images first (0: none).")
-@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Global batch size.")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate [default: 1e-3].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--deterministic", is_flag=True, help="TensorFlow op determinism (slower).")
-@click.option("--mixed-precision", is_flag=True, help="float16 compute (GPU only).")
+@_series_settings_options
 @click.option("--name", default=None, help="Model name [default: series].")
 @click.option("--model-version", default=None, help="Model version [default: UTC timestamp].")
 @click.option("--max-steps", type=int, default=None, hidden=True)
@@ -245,8 +251,7 @@ def cube_cmd(mosaics, out, tile, overwrite):
 @_window_options
 @_strategy_options
 def train_cmd(cube, labels, images, out, bands, width, tile, tiles_per_scene, positive_share, threshold,
-              folds, epochs, batch_size, learning_rate, seed, deterministic, mixed_precision, name,
-              model_version, max_steps, overwrite, window, step, strategy, service, job_name, workers, port):
+              folds, settings, name, model_version, max_steps, overwrite, window, step, distribution):
     """Train the MapBiomas U-Net on a cube + label masks, or on image/mask pairs.
 
     \b
@@ -259,16 +264,14 @@ def train_cmd(cube, labels, images, out, bands, width, tile, tiles_per_scene, po
     from ..training.progress import EpochReporter
     from ..validation import validate
 
-    built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
-    settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-                "deterministic": deterministic, "mixed_precision": mixed_precision}
+    built, chief = distribution.resolve()
     config = validate(SeriesTrainConfig, {
         "out": out, "cube": cube, "labels": labels, "images": images, "bands": bands, "width": width,
         "tile": tile, "tiles_per_scene": tiles_per_scene, "positive_share": positive_share,
         "threshold": threshold, "folds": folds, "window": window, "step": step, "name": name,
         "version": model_version, "strategy": type(built).__name__, "max_steps": max_steps,
         "overwrite": overwrite, "settings": settings}, "series train config")
-    with EpochReporter(folds + 1, epochs) as reporter:
+    with EpochReporter(folds + 1, settings["epochs"]) as reporter:
         card = run_series_training(config, built, write=chief, on_epoch=reporter)
     if card is None:
         return
