@@ -207,6 +207,22 @@ def batch_schedule(train_idx: np.ndarray, epochs: int, global_batch: int, seed: 
     return np.concatenate(rows)
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """The global batch, split evenly over the replicas, and the whole run's index schedule."""
+
+    global_batch: int
+    per_replica: int
+    schedule: np.ndarray  # (epochs · steps_per_epoch, global_batch) chip indices
+    steps_per_epoch: int
+
+    @classmethod
+    def make(cls, train_idx: np.ndarray, settings: TrainSettings, replicas: int) -> BatchPlan:
+        global_batch = math.ceil(settings.batch_size / replicas) * replicas
+        schedule = batch_schedule(train_idx, settings.epochs, global_batch, settings.seed)
+        return cls(global_batch, global_batch // replicas, schedule, schedule.shape[0] // settings.epochs)
+
+
 def train(
     task: Kind | Objective,
     x: np.ndarray,
@@ -228,21 +244,46 @@ def train(
     """
     import time
 
-    import keras
-    import tensorflow as tf
-
     objective = objective_for(task)
-    n_bands = x.shape[-1]
-    size = x.shape[1]
-    target_shape = objective.target_shape(size)
-    replicas = strategy.num_replicas_in_sync
-    global_batch = math.ceil(settings.batch_size / replicas) * replicas
-    per_replica = global_batch // replicas
-    schedule = batch_schedule(train_idx, settings.epochs, global_batch, settings.seed)
-    steps_per_epoch = schedule.shape[0] // settings.epochs
-
+    plan = BatchPlan.make(train_idx, settings, strategy.num_replicas_in_sync)
     seed_everything(settings.seed, settings.deterministic)
     _quiet_retracing()
+    model, optimizer = _build_model(objective, x.shape[-1], settings, strategy)
+    batches = _distributed_batches(objective, x, y, norm, plan, settings, strategy)
+    train_step = _train_step(objective, model, optimizer, plan, settings, strategy)
+
+    history = History()
+    done = 0
+    for epoch in range(settings.epochs):
+        start = time.perf_counter()
+        loss_sum = correct_sum = 0.0
+        steps = plan.steps_per_epoch if max_steps is None else min(plan.steps_per_epoch, max_steps - done)
+        for _ in range(steps):
+            loss, correct = train_step(next(batches))
+            loss_sum += float(loss)
+            correct_sum += float(correct)
+        done += steps
+        history.loss.append(loss_sum / max(steps, 1))
+        history.accuracy.append(correct_sum / max(steps * plan.global_batch, 1))
+        if val_idx is not None and val_idx.size:
+            val_loss, val_accuracy = objective.scores(y[val_idx], predict(model, x, val_idx, norm))
+            history.val_loss.append(val_loss)
+            history.val_accuracy.append(val_accuracy)
+        history.seconds.append(time.perf_counter() - start)
+        if on_epoch is not None:
+            on_epoch(epoch, {k: v[-1] for k, v in history.as_dict().items() if v})
+        if max_steps is not None and done >= max_steps:
+            break
+    if settings.mixed_precision:
+        model = _as_float32(objective, model, x.shape[-1])
+    return model, history
+
+
+def _build_model(objective: Objective, n_bands: int, settings: TrainSettings, strategy: Any) -> tuple[Any, Any]:
+    """A fresh network and its Adam optimizer, built under the strategy's scope (and the
+    mixed-float16 policy when asked, restored afterwards)."""
+    import keras
+
     policy = "mixed_float16" if settings.mixed_precision else "float32"
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
@@ -255,6 +296,18 @@ def train(
             optimizer.build(model.trainable_variables)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+    return model, optimizer
+
+
+def _distributed_batches(objective: Objective, x: np.ndarray, y: np.ndarray, norm: Normalization,
+                         plan: BatchPlan, settings: TrainSettings, strategy: Any) -> Any:
+    """An iterator over the distributed batches of `plan.schedule`: normalised chips and
+    their targets, each pipeline feeding its local replicas their slices."""
+    import tensorflow as tf
+
+    size, n_bands = x.shape[1], x.shape[-1]
+    target_shape = objective.target_shape(size)
+    replicas, per_replica = strategy.num_replicas_in_sync, plan.per_replica
 
     def load(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return normalized_batch(x, idx, norm), objective.targets(y[idx])
@@ -263,6 +316,7 @@ def train(
         # Pipeline p feeds its local replicas, in order, their slices of each global batch.
         local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
         first = ctx.input_pipeline_id * local
+        schedule = plan.schedule
         mine = schedule.reshape(schedule.shape[0], replicas, per_replica)[:, first : first + local]
         ds = tf.data.Dataset.from_tensor_slices(mine.reshape(-1, per_replica))
         ds = ds.map(
@@ -276,13 +330,19 @@ def train(
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return ds.with_options(options).prefetch(2)
 
-    dist = strategy.distribute_datasets_from_function(dataset_fn)
-    iterator = iter(dist)
+    return iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+
+def _train_step(objective: Objective, model: Any, optimizer: Any, plan: BatchPlan,
+                settings: TrainSettings, strategy: Any) -> Callable[[Any], tuple[Any, Any]]:
+    """One compiled step over a global batch: every replica's gradients, the loss averaged
+    over the global batch, returning (summed loss, summed correct)."""
+    import tensorflow as tf
 
     def step_fn(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             per_example, correct = objective.per_example(yb, model(xb, training=True))
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=plan.global_batch)
             scaled = optimizer.scale_loss(loss) if settings.mixed_precision else loss
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -294,31 +354,7 @@ def train(
         sum_ = tf.distribute.ReduceOp.SUM
         return strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, correct, axis=None)
 
-    history = History()
-    done = 0
-    for epoch in range(settings.epochs):
-        start = time.perf_counter()
-        loss_sum = correct_sum = 0.0
-        steps = steps_per_epoch if max_steps is None else min(steps_per_epoch, max_steps - done)
-        for _ in range(steps):
-            loss, correct = train_step(next(iterator))
-            loss_sum += float(loss)
-            correct_sum += float(correct)
-        done += steps
-        history.loss.append(loss_sum / max(steps, 1))
-        history.accuracy.append(correct_sum / max(steps * global_batch, 1))
-        if val_idx is not None and val_idx.size:
-            val_loss, val_accuracy = objective.scores(y[val_idx], predict(model, x, val_idx, norm))
-            history.val_loss.append(val_loss)
-            history.val_accuracy.append(val_accuracy)
-        history.seconds.append(time.perf_counter() - start)
-        if on_epoch is not None:
-            on_epoch(epoch, {k: v[-1] for k, v in history.as_dict().items() if v})
-        if max_steps is not None and done >= max_steps:
-            break
-    if settings.mixed_precision:
-        model = _as_float32(objective, model, n_bands)
-    return model, history
+    return train_step
 
 
 def predict(model: Any, x: np.ndarray, idx: np.ndarray, norm: Normalization, batch: int = 64) -> np.ndarray:
