@@ -11,6 +11,10 @@ BENCH_OUT ?= bench-out
 BENCH_SIZE ?= 9216
 MAP_SITES ?= 20000
 SHARED ?= ../shared
+SERIES_OUT ?= demo-series
+# the real Sentinel-2 RGB tailings scenes (img_NNN.tif + mask_NNN.tif), never copied into the repo
+TAILINGS ?= $(SHARED)/data/tailings_seg_dev
+SERIES_REAL_OUT ?= series-real-out
 BENCH_SERIES_OUT ?= bench-series
 BENCH_SERIES_SIZE ?= 10000
 
@@ -22,10 +26,12 @@ PLATFORM ?= linux/amd64
 BASE_IMAGE ?=
 OVERLAY ?= cpu
 
-.PHONY: install test test-slow demo bench bench-gpu bench-series bench-reduce bench-map demo-models vendor clean help image image-local push manifests deploy
+.PHONY: install test test-slow demo demo-series series-real bench bench-gpu bench-series bench-reduce bench-map demo-models vendor clean help image image-local push manifests deploy
 
 help:
 	@echo "make demo        run the whole pipeline on a synthetic area (no cloud)"
+	@echo "make demo-series the MapBiomas time series on synthetic Landsat regions, scored per year"
+	@echo "make series-real train + 4-fold-evaluate the U-Net on the real RGB tailings scenes (TAILINGS=...)"
 	@echo "make test        run the fast test suite"
 	@echo "make test-slow   run the slow tests too"
 	@echo "make bench       benchmark a $(BENCH_SIZE)x$(BENCH_SIZE)x12 scene scan; writes $(BENCH_OUT)/"
@@ -59,6 +65,19 @@ test-slow: install
 
 demo: install
 	$(MINESCAN) demo --out $(OUT)
+
+demo-series: install
+	$(MINESCAN) series demo --out $(SERIES_OUT) --overwrite
+
+# A reproducible U-Net on the real RGB scenes: 4-fold cross-validation over whole scenes
+# (U-Net and spectral baseline on every held-out scene), then the model on all 12 scenes;
+# then both scored on every scene by `series evaluate` (in-sample: the folds are the figures).
+series-real: install
+	$(MINESCAN) series train --images $(TAILINGS) --out $(SERIES_REAL_OUT)/model --folds 4 \
+	    --width 16 --tile 128 --tiles-per-scene 24 --epochs 20 --seed 0 --deterministic \
+	    --name series-tailings-rgb --model-version 1 --overwrite
+	$(MINESCAN) series evaluate --model $(SERIES_REAL_OUT)/model --images $(TAILINGS) \
+	    --json $(SERIES_REAL_OUT)/evaluate-in-sample.json
 
 bench: install
 	$(MINESCAN) bench --size $(BENCH_SIZE) --out $(BENCH_OUT)
@@ -114,4 +133,4 @@ deploy:
 	IMAGE=$(IMAGE) TAG=$(TAG) GSA=$(GSA) MANIFEST=$(MANIFEST) RUN=$(RUN) SCENES=$(SCENES) scripts/deploy.sh $(OVERLAY)
 
 clean:
-	rm -rf $(OUT) $(BENCH_OUT) $(BENCH_SERIES_OUT) build dist job/*.egg-info
+	rm -rf $(OUT) $(BENCH_OUT) $(BENCH_SERIES_OUT) $(SERIES_OUT) $(SERIES_REAL_OUT) build dist job/*.egg-info

@@ -27,11 +27,19 @@ WORKER = textwrap.dedent(
     from minescan.training.loop import TrainSettings, train
 
     rng = np.random.default_rng(0)  # the same chips on every worker, as from shared storage
-    y = np.array([0, 1] * 4)
-    x = rng.integers(500, 1500, (8, 201, 201, 3)).astype(np.uint16)
+    if sys.argv[2] == "discovery":
+        task, y = "discovery", np.array([0, 1] * 4)
+        x = rng.integers(500, 1500, (8, 201, 201, 3)).astype(np.uint16)
+    else:  # the MapBiomas U-Net: per-pixel masks, some pixels unlabelled
+        from minescan.series.unet import build_unet
+        from minescan.training.loop import Segmentation
+
+        task = Segmentation(lambda n: build_unet(n, width=2))
+        x = rng.normal(size=(8, 32, 32, 3)).astype(np.float32)
+        y = rng.choice(np.array([0, 1, 255], np.uint8), size=(8, 32, 32))
     idx = np.arange(8)
     settings = TrainSettings(epochs=1, batch_size=4, seed=5)
-    model, history = train("discovery", x, y, idx, compute_normalization(x, idx), settings,
+    model, history = train(task, x, y, idx, compute_normalization(x, idx), settings,
                            strategy, max_steps=2)
     np.savez(sys.argv[1], *model.get_weights(), replicas=strategy.num_replicas_in_sync,
              chief=is_chief(strategy), loss=history.loss[0])
@@ -49,7 +57,8 @@ def _free_ports(n):
     return ports
 
 
-def test_two_local_workers_end_with_identical_weights(tmp_path):
+@pytest.mark.parametrize("task, n_weights", [("discovery", 10), ("series", 23 * 2 + 18 * 4)])
+def test_two_local_workers_end_with_identical_weights(tmp_path, task, n_weights):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     workers = [f"localhost:{p}" for p in _free_ports(2)]
@@ -58,7 +67,7 @@ def test_two_local_workers_end_with_identical_weights(tmp_path):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
                    TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                          "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, str(script), str(tmp_path / f"w{index}.npz")],
+        procs.append(subprocess.Popen([sys.executable, str(script), str(tmp_path / f"w{index}.npz"), task],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     outputs = []
     for proc in procs:
@@ -74,7 +83,8 @@ def test_two_local_workers_end_with_identical_weights(tmp_path):
     assert int(w0["replicas"]) == 2
     assert bool(w0["chief"]) and not bool(w1["chief"])
     weights = [k for k in w0.files if k.startswith("arr_")]
-    assert len(weights) == 10  # 5 conv layers × (kernel, bias)
+    # discovery: 5 conv layers × (kernel, bias); U-Net: 23 convs × 2, 18 BatchNorms × 4
+    assert len(weights) == n_weights
     for key in weights:
         np.testing.assert_array_equal(w0[key], w1[key])
     assert float(w0["loss"]) == float(w1["loss"])  # the reduced loss is the global one

@@ -23,14 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run-local": ("minescan.cli.run:run_local_cmd", "Map every scene in local processes, then reduce."),
     "diff": ("minescan.cli.sites:diff", "Sites new, grown, shrunk or vanished between two runs."),
     "demo": ("minescan.cli.demo:demo", "Run the whole pipeline on a synthetic area, no cloud."),
-    "synth": ("minescan.cli.synth:synth", "Make synthetic Sentinel-2-like scenes and chips."),
+    "synth": ("minescan.cli.synth:synth", "Make synthetic Sentinel-2 scenes and chips, or Landsat series."),
     "models": ("minescan.cli.models:models", "Build, inspect and verify model directories."),
     "bench": ("minescan.cli.bench:bench", "Benchmark the scan on a paper-sized scene."),
     "bench-reduce": ("minescan.cli.sites:bench_reduce", "Benchmark the reduce of a national run (synthetic shards)."),
     "train": ("minescan.training.cli:train", "Train the discovery or impact network."),
     "evaluate": ("minescan.training.cli:evaluate", "Evaluate a model on a held-out set."),
     "acquire": ("minescan.acquire.cli:acquire", "Export Sentinel-2 scenes and chips with Earth Engine."),
-    "series": ("minescan.cli.series:series", "MapBiomas mining time series: filters, substances, hectares."),
+    "series": ("minescan.cli.series:series", "MapBiomas mining series: cube, U-Net, filters, hectares."),
 }
 
 

@@ -34,7 +34,7 @@ def _parse_origin(value: str) -> tuple[float, float]:
 
 @click.group()
 def synth():
-    """Make synthetic Sentinel-2-like scenes and chips (no real imagery needed)."""
+    """Make synthetic Sentinel-2-like scenes and chips, or Landsat series (no real imagery needed)."""
 
 
 @synth.command("scene")
@@ -101,6 +101,40 @@ def chips(out, n, seed, kind, scene_size, n_scenes, overwrite):
                             n_scenes=n_scenes, overwrite=overwrite)
     click.echo(f"{out}: {n} {kind} chips from {n_scenes} synthetic scenes: "
                + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@synth.command("landsat")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--size", type=click.IntRange(64, 4096), default=320, show_default=True,
+              help="Region side in 30 m pixels.")
+@click.option("--years", default="2000-2019", show_default=True, help="FIRST-LAST, 20 to 40 years.")
+@click.option("--seed", type=int, required=True, help="Same seed, same files.")
+@click.option("--origin", default="-56.4,-6.2", show_default=True, help="Top-left corner LON,LAT.")
+@click.option("--mines", type=click.IntRange(0), help="Pits, quarries and garimpos (default: by area).")
+@click.option("--lookalikes", type=click.IntRange(0),
+              help="Water dams, sand banks, towns, bare fields (default: by area).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT.")
+def landsat(out, size, years, seed, origin, mines, lookalikes, overwrite):
+    """Write a SYNTHETIC Landsat annual series OUT/mosaics/landsat_<year>.tif with per-year
+    truth masks OUT/truth/truth_<year>.tif and the planted objects' histories.
+
+    \b
+    Example:
+      minescan synth landsat region/ --seed 7 --years 1990-2019
+      minescan series cube region/mosaics --out region.zarr
+    """
+    from ..synth.landsat import synthesize_series
+
+    try:
+        first, last = (int(v) for v in years.split("-"))
+    except ValueError:
+        raise click.BadParameter(f"{years!r} is not FIRST-LAST", param_hint="--years") from None
+    truth = synthesize_series(out, size=size, first_year=first, last_year=last, seed=seed,
+                              origin_lonlat=_parse_origin(origin), n_mines=mines,
+                              n_lookalikes=lookalikes, overwrite=overwrite)
+    click.echo(f"{out}: SYNTHETIC {size}x{size} px (30 m) x {len(truth.years)} years, "
+               f"{len(truth.targets)} mines, {len(truth.objects) - len(truth.targets)} look-alikes; "
+               f"mining in {truth.mining.mean():.1%} of pixel-years, clouds in {truth.cloudy.mean():.1%}")
 
 
 @synth.command("years")

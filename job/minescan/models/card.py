@@ -5,6 +5,10 @@
       model.json    `ModelCard`: kind, band list, per-band normalisation, class names,
                     threshold, training data description, metrics, SHA-256 of model.keras
 
+Kinds: the paper's `discovery` and `impact` networks (softmax over `class_names`) and the
+MapBiomas `series` U-Net (one sigmoid channel, p of the second class name, per pixel; its
+`bands` are the cube's feature names).
+
 The hash is checked before the weights are deserialised, so a truncated upload or a
 swapped file fails loudly instead of scanning a country with the wrong network.
 A directory is written to a temporary sibling and renamed into place, so a crash never
@@ -34,6 +38,8 @@ from ..validation import validate
 
 if TYPE_CHECKING:
     import keras
+
+ModelKind = Literal["discovery", "impact", "series"]
 
 CARD_FILE = "model.json"
 WEIGHTS_FILE = "model.keras"
@@ -82,15 +88,15 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format_version: int = Field(FORMAT_VERSION, description="model directory format")
-    kind: Literal["discovery", "impact"] = Field(description="which of the two networks")
+    kind: ModelKind = Field(description="which network: the paper's two, or the MapBiomas U-Net")
     name: str = Field(description="human name, e.g. 'demo-discovery'")
     version: str = Field(description="version string recorded in every detection")
-    bands: list[str] = Field(description="input band names, in channel order")
+    bands: list[str] = Field(description="input band (or series feature) names, in channel order")
     normalization: Normalization
-    class_names: list[str] = Field(description="softmax output order")
-    input_size: int = Field(description="training chip edge in pixels (201 or 21)")
+    class_names: list[str] = Field(description="softmax output order (series: negative, positive)")
+    input_size: int = Field(description="training chip edge in pixels (201, 21 or a U-Net tile)")
     threshold: float | None = Field(
-        None, description="p(mine) at or above which a cell is a candidate (discovery)"
+        None, description="p(mine) at or above which a cell (discovery) or pixel (series) is mining"
     )
     weights_file: str = Field(
         WEIGHTS_FILE, description="file name of the Keras model, inside the model directory"
@@ -116,8 +122,10 @@ class ModelCard(BaseModel):
                 f"normalization has {len(self.normalization.mean)} values "
                 f"but the model has {len(self.bands)} bands"
             )
-        if self.kind == "discovery" and self.threshold is None:
-            raise ValueError("a discovery model needs a threshold")
+        if self.kind in ("discovery", "series") and self.threshold is None:
+            raise ValueError(f"a {self.kind} model needs a threshold")
+        if self.kind == "series" and len(self.class_names) != 2:
+            raise ValueError("a series model has two class names: negative, positive")
         name = self.weights_file
         if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
             raise ValueError(f"weights_file {name!r} must be a file name inside the model directory")
@@ -126,6 +134,11 @@ class ModelCard(BaseModel):
     @property
     def n_bands(self) -> int:
         return len(self.bands)
+
+    @property
+    def n_outputs(self) -> int:
+        """Output channels of the network: one sigmoid for a series U-Net, else a softmax."""
+        return 1 if self.kind == "series" else len(self.class_names)
 
     @property
     def ref(self) -> str:
@@ -165,7 +178,7 @@ def save_model_dir(
     model: "keras.Model",
     out_dir: str | os.PathLike[str],
     *,
-    kind: Literal["discovery", "impact"],
+    kind: ModelKind,
     name: str,
     version: str,
     bands: list[str] | tuple[str, ...],
@@ -284,7 +297,7 @@ def local_model_dir(path: str | os.PathLike[str]) -> Path:
 
 
 def verified_card(
-    path: str | os.PathLike[str], *, kind: Literal["discovery", "impact"] | None = None
+    path: str | os.PathLike[str], *, kind: ModelKind | None = None
 ) -> tuple[ModelCard, Path]:
     """A model directory's hash-checked card and the local directory holding it, without
     loading Keras (a gs:// directory is downloaded first)."""
@@ -296,17 +309,17 @@ def verified_card(
 
 
 def load_model_dir(
-    path: str | os.PathLike[str], *, kind: Literal["discovery", "impact"] | None = None
+    path: str | os.PathLike[str], *, kind: ModelKind | None = None
 ) -> LoadedModel:
     """Verify and load a model directory (local or gs://); `kind` guards against swapping
-    the two networks."""
+    the networks."""
     loaded = verified_model_dir(path, kind=kind)
     _ = loaded.model  # load now, so a broken archive fails here
     return loaded
 
 
 def verified_model_dir(
-    path: str | os.PathLike[str], *, kind: Literal["discovery", "impact"] | None = None
+    path: str | os.PathLike[str], *, kind: ModelKind | None = None
 ) -> LoadedModel:
     """Verify a model directory (local or gs://) without loading Keras: the network is
     read when `.model` is first used."""
@@ -321,11 +334,10 @@ def _load_keras(path: Path, card: ModelCard) -> "keras.Model":
         model = keras.saving.load_model(path / card.weights_file, compile=False)
     except Exception as exc:  # keras raises many types for a corrupt archive
         raise ModelError(f"cannot load {path / card.weights_file}: {exc}") from None
-    expected_out = len(card.class_names)
-    if model.output_shape[-1] != expected_out or model.input_shape[-1] != card.n_bands:
+    if model.output_shape[-1] != card.n_outputs or model.input_shape[-1] != card.n_bands:
         raise ModelError(
             f"{path}: the network takes {model.input_shape[-1]} bands and gives "
-            f"{model.output_shape[-1]} classes, but model.json says {card.n_bands} bands "
-            f"and {expected_out} classes"
+            f"{model.output_shape[-1]} outputs, but model.json says {card.n_bands} bands "
+            f"and {card.n_outputs} outputs"
         )
     return model

@@ -33,6 +33,7 @@ from .detections import (
 from .facts import RunFacts, SceneFacts, run_facts
 from .national import NATIONAL_FILES, write_national
 from .probability import (
+    grid_coords,
     probability_dataset,
     read_probability_zarr,
     write_probability_zarr,
@@ -65,6 +66,7 @@ __all__ = [
     "detections_from_tables",
     "empty_detections",
     "empty_sites",
+    "grid_coords",
     "probability_dataset",
     "read_detections",
     "read_detections_table",

@@ -79,12 +79,9 @@ def probability_dataset(
     import xarray as xr
 
     grid = _check_grid(p_mine)
-    _check_north_up(cell_transform)
-    crs_obj = _parse_crs(crs)
     extra = _check_attrs(attrs)
     rows, cols = grid.shape
-    t = cell_transform
-    x_attrs, y_attrs = _axis_attrs(crs_obj)
+    coords, georef = grid_coords(rows, cols, cell_transform, crs)
     return xr.Dataset(
         {
             VARIABLE: (
@@ -94,15 +91,33 @@ def probability_dataset(
             )
         },
         coords={
-            # cell centres: (col + 0.5, row + 0.5) through the cell transform
-            "x": ("x", t.c + t.a * (np.arange(cols) + 0.5), x_attrs),
-            "y": ("y", t.f + t.e * (np.arange(rows) + 0.5), y_attrs),
+            **coords,
             "cell_row": ("y", np.arange(rows, dtype=np.int32), {"long_name": "discovery cell row"}),
             "cell_col": ("x", np.arange(cols, dtype=np.int32), {"long_name": "discovery cell column"}),
-            "spatial_ref": ((), np.int32(0), _grid_mapping_attrs(crs_obj, t)),
         },
-        attrs={"crs": _crs_text(crs_obj), "transform": [t.a, t.b, t.c, t.d, t.e, t.f], **extra},
+        attrs={**georef, **extra},
     )
+
+
+def grid_coords(
+    rows: int, cols: int, transform: affine.Affine, crs: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(coords, attrs) that georeference a (y, x) grid in a zarr store: cell-centre `x`/`y`
+    and the `spatial_ref` grid mapping; attrs `crs` and `transform` (a, b, c, d, e, f).
+
+    Raises `InputError` for a rotated grid or a CRS pyproj does not know.
+    """
+    _check_north_up(transform)
+    crs_obj = _parse_crs(crs)
+    t = transform
+    x_attrs, y_attrs = _axis_attrs(crs_obj)
+    coords = {
+        # cell centres: (col + 0.5, row + 0.5) through the transform
+        "x": ("x", t.c + t.a * (np.arange(cols) + 0.5), x_attrs),
+        "y": ("y", t.f + t.e * (np.arange(rows) + 0.5), y_attrs),
+        "spatial_ref": ((), np.int32(0), _grid_mapping_attrs(crs_obj, t)),
+    }
+    return coords, {"crs": _crs_text(crs_obj), "transform": [t.a, t.b, t.c, t.d, t.e, t.f]}
 
 
 def _check_grid(p_mine: np.ndarray) -> np.ndarray:

@@ -5,11 +5,13 @@ The environment (TF_CONFIG, JOB_COMPLETION_INDEX) is read here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,60 +29,140 @@ def _bands(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
         raise click.BadParameter(str(exc)) from None
 
 
-def _data_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--data", "data", default=None,
-                     help="Class folders DIR/<class>/*.tif, or EE TFRecord file(s)/dir/glob."),
-        click.option("--scene", "scenes", multiple=True, type=click.Path(exists=True, dir_okay=False),
-                     help="GeoTIFF scene to cut chips from (repeatable); needs --points."),
-        click.option("--points", default=None, type=click.Path(exists=True, dir_okay=False),
-                     help="Points table (CSV lon,lat,label[,ore] / GeoJSON / shapefile)."),
-        click.option("--label-column", default="label", show_default=True),
-        click.option("--ore-column", default="ore", show_default=True,
-                     help="Ore-name column used for impact labels when a row has no label."),
-        click.option("--ore-map", default=None, type=click.Path(exists=True, dir_okay=False),
-                     help="JSON ore → impact table replacing the paper's."),
-        click.option("--gold", "gold_impact", type=click.Choice(IMPACTS), default=None,
-                     help="Impact class of gold (default high, the paper's exception)."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+def _grouped(name: str, build: Callable[..., Any], options: list[Any]) -> Callable[..., Any]:
+    """Decorate a command with `options` and hand it their values as ONE argument `name`,
+    `build(**values)`: a command takes a few typed objects, not a long flat signature."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            values = {key: kwargs.pop(key) for key in names}
+            return f(*args, **kwargs, **{name: build(**values)})
+
+        command.__click_params__ = list(getattr(f, "__click_params__", []))  # type: ignore[attr-defined]
+        before = len(command.__click_params__)  # type: ignore[attr-defined]
+        for option in reversed(options):
+            command = option(command)
+        names = [p.name for p in command.__click_params__[before:]]  # type: ignore[attr-defined]
+        return command
+
+    return decorate
 
 
-def _data_spec(data: str | None, scenes: tuple[str, ...], points: str | None,
-               label_column: str, ore_column: str) -> Any:
-    from .data import DataSpec
+@dataclass(frozen=True)
+class TrainingData:
+    """Where the chips come from (`DataSpec` fields) and how ore names become impact labels."""
 
-    return DataSpec(data=data, scenes=scenes, points=points, label_column=label_column,
-                    ore_column=ore_column)
+    data: str | None
+    scenes: tuple[str, ...]
+    points: str | None
+    label_column: str
+    ore_column: str
+    ore_map: str | None
+    gold_impact: str | None
 
+    def spec(self, data: str | None = None) -> Any:
+        from .data import DataSpec
 
-def _strategy_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
-                     default="auto", show_default=True,
-                     help="auto: multiworker with TF_CONFIG / an Indexed Job, mirrored with >1 GPU."),
-        click.option("--service", default=None,
-                     help="Headless Service of an Indexed Job (workers <job>-<i>.<service>)."),
-        click.option("--job-name", default=None, help="Indexed Job name (with --service)."),
-        click.option("--workers", type=int, default=None, help="Number of workers (with --service)."),
-        click.option("--port", type=int, default=2222, show_default=True, help="Worker gRPC port."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+        return DataSpec(data=self.data if data is None else data, scenes=self.scenes,
+                        points=self.points, label_column=self.label_column,
+                        ore_column=self.ore_column)
 
 
-def _resolve_strategy(strategy: str, service: str | None, job_name: str | None,
-                      workers: int | None, port: int) -> tuple[Any, bool]:
-    """Build the strategy first: MultiWorkerMirrored must exist before other TF ops run."""
-    from .distribute import ClusterSpec, is_chief, make_strategy
+_data_options = _grouped("chips", TrainingData, [
+    click.option("--data", "data", default=None,
+                 help="Class folders DIR/<class>/*.tif, or EE TFRecord file(s)/dir/glob."),
+    click.option("--scene", "scenes", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                 help="GeoTIFF scene to cut chips from (repeatable); needs --points."),
+    click.option("--points", default=None, type=click.Path(exists=True, dir_okay=False),
+                 help="Points table (CSV lon,lat,label[,ore] / GeoJSON / shapefile)."),
+    click.option("--label-column", default="label", show_default=True),
+    click.option("--ore-column", default="ore", show_default=True,
+                 help="Ore-name column used for impact labels when a row has no label."),
+    click.option("--ore-map", default=None, type=click.Path(exists=True, dir_okay=False),
+                 help="JSON ore → impact table replacing the paper's."),
+    click.option("--gold", "gold_impact", type=click.Choice(IMPACTS), default=None,
+                 help="Impact class of gold (default high, the paper's exception)."),
+])
 
-    cluster = ClusterSpec.from_env(os.environ, job=job_name, service=service,
-                                   n_workers=workers, port=port)
-    built = make_strategy(strategy, cluster)  # type: ignore[arg-type]
-    return built, is_chief(built)
+
+@dataclass(frozen=True)
+class Distribution:
+    """How to place the training on devices and workers (`tf.distribute`)."""
+
+    strategy: str
+    service: str | None
+    job_name: str | None
+    workers: int | None
+    port: int
+
+    def resolve(self) -> tuple[Any, bool]:
+        """Build the strategy first (MultiWorkerMirrored must exist before other TF ops run);
+        returns it and whether this process is the chief that writes."""
+        from .distribute import ClusterSpec, is_chief, make_strategy
+
+        cluster = ClusterSpec.from_env(os.environ, job=self.job_name, service=self.service,
+                                       n_workers=self.workers, port=self.port)
+        built = make_strategy(self.strategy, cluster)  # type: ignore[arg-type]
+        return built, is_chief(built)
+
+
+_strategy_options = _grouped("distribution", Distribution, [
+    click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
+                 default="auto", show_default=True,
+                 help="auto: multiworker with TF_CONFIG / an Indexed Job, mirrored with >1 GPU."),
+    click.option("--service", default=None,
+                 help="Headless Service of an Indexed Job (workers <job>-<i>.<service>)."),
+    click.option("--job-name", default=None, help="Indexed Job name (with --service)."),
+    click.option("--workers", type=int, default=None, help="Number of workers (with --service)."),
+    click.option("--port", type=int, default=2222, show_default=True, help="Worker gRPC port."),
+])
+
+
+def _settings(**values: Any) -> Any:
+    from .loop import TrainSettings
+
+    return TrainSettings(**values)
+
+
+_settings_options = _grouped("settings", _settings, [
+    click.option("--epochs", type=int, default=30, show_default=True),
+    click.option("--batch-size", type=int, default=32, show_default=True, help="Global batch size."),
+    click.option("--lr", "learning_rate", type=float, default=None,
+                 help="Adam learning rate [default: 1e-3 discovery, 1e-4 impact]."),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--deterministic", is_flag=True, help="TensorFlow op determinism (slower)."),
+    click.option("--mixed-precision", is_flag=True, help="float16 compute (GPU only)."),
+])
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Which k-fold splits `train` reports before it fits the final model."""
+
+    folds: int
+    cv: str
+    group_distance: float
+    balance: str
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        schemes = tuple(s.strip() for s in self.cv.split(",") if s.strip())
+        bad = [s for s in schemes if s not in ("random", "spatial")]
+        if bad:
+            raise click.BadParameter(f"unknown split(s) {bad}; use random, spatial", param_hint="--cv")
+        return schemes
+
+
+_cv_options = _grouped("validation", CrossValidation, [
+    click.option("--folds", type=int, default=10, show_default=True, help="k; 0 skips CV."),
+    click.option("--cv", "cv", default="random,spatial", show_default=True,
+                 help="Splits to report: random, spatial or both."),
+    click.option("--group-distance", type=float, default=2000.0, show_default=True,
+                 help="Metres within which chips share a spatial fold."),
+    click.option("--balance", type=click.Choice(["none", "undersample"]), default="none",
+                 show_default=True),
+])
 
 
 @click.group()
@@ -113,22 +195,10 @@ def _train_command(kind: str) -> click.Command:
                   help="Model directory to write (with report/).")
     @click.option("--bands", default=",".join(DEFAULT_BANDS), show_default=True, callback=_bands,
                   help="Band names in channel order (comma-separated).")
-    @click.option("--epochs", type=int, default=30, show_default=True)
-    @click.option("--batch-size", type=int, default=32, show_default=True, help="Global batch size.")
-    @click.option("--lr", "learning_rate", type=float, default=None,
-                  help="Adam learning rate [default: 1e-3 discovery, 1e-4 impact].")
-    @click.option("--folds", type=int, default=10, show_default=True, help="k; 0 skips CV.")
-    @click.option("--cv", "cv", default="random,spatial", show_default=True,
-                  help="Splits to report: random, spatial or both.")
-    @click.option("--group-distance", type=float, default=2000.0, show_default=True,
-                  help="Metres within which chips share a spatial fold.")
-    @click.option("--balance", type=click.Choice(["none", "undersample"]), default="none",
-                  show_default=True)
+    @_settings_options
+    @_cv_options
     @click.option("--threshold", type=float, default=0.6, show_default=True,
                   help="p(mine) threshold stored in the model (discovery).")
-    @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--deterministic", is_flag=True, help="TensorFlow op determinism (slower).")
-    @click.option("--mixed-precision", is_flag=True, help="float16 compute (GPU only).")
     @click.option("--name", default=None, help="Model name [default: the network kind].")
     @click.option("--model-version", default=None, help="Model version [default: UTC timestamp].")
     @click.option("--max-steps", type=int, default=None, hidden=True)
@@ -136,33 +206,24 @@ def _train_command(kind: str) -> click.Command:
     @click.option("--publish", "registry", default=None,
                   help="Then publish --out to this model registry (local or gs://) as a version.")
     @_strategy_options
-    def command(data, scenes, points, label_column, ore_column, ore_map, gold_impact, out, bands,
-                epochs, batch_size, learning_rate, folds, cv, group_distance, balance, threshold,
-                seed, deterministic, mixed_precision, name, model_version, max_steps, overwrite,
-                registry, strategy, service, job_name, workers, port) -> None:
+    def command(chips, out, bands, settings, validation, threshold, name, model_version,
+                max_steps, overwrite, registry, distribution) -> None:
         from .crossval import TrainConfig, run_training
-        from .loop import TrainSettings
         from .progress import EpochReporter
 
-        schemes = tuple(s.strip() for s in cv.split(",") if s.strip())
-        bad = [s for s in schemes if s not in ("random", "spatial")]
-        if bad:
-            raise click.BadParameter(f"unknown split(s) {bad}; use random, spatial", param_hint="--cv")
-        built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
-        with _local_io(data, out, overwrite) as (local_data, local_out):
+        schemes, folds = validation.schemes, validation.folds
+        built, chief = distribution.resolve()
+        with _local_io(chips.data, out, overwrite) as (local_data, local_out):
             config = TrainConfig(
-                kind=kind, data=_data_spec(local_data, scenes, points, label_column, ore_column),
-                out=local_out, bands=bands, name=name, version=model_version, threshold=threshold,
-                folds=folds, cv=schemes, group_distance_m=group_distance, balance=balance,
-                ore_mapping=ore_map, gold_impact=gold_impact, strategy=type(built).__name__,
-                max_steps=max_steps, overwrite=overwrite,
-                settings=TrainSettings(epochs=epochs, batch_size=batch_size,
-                                       learning_rate=learning_rate, seed=seed,
-                                       deterministic=deterministic,
-                                       mixed_precision=mixed_precision),
+                kind=kind, data=chips.spec(local_data), out=local_out, bands=bands, name=name,
+                version=model_version, threshold=threshold, folds=folds, cv=schemes,
+                group_distance_m=validation.group_distance, balance=validation.balance,
+                ore_mapping=chips.ore_map, gold_impact=chips.gold_impact,
+                strategy=type(built).__name__, max_steps=max_steps, overwrite=overwrite,
+                settings=settings,
             )
             trainings = (len(schemes) * folds if folds else 0) + 1
-            with EpochReporter(trainings, epochs) as reporter:
+            with EpochReporter(trainings, settings.epochs) as reporter:
                 card = run_training(config, built, write=chief, on_epoch=reporter)
             if card is not None and local_out != out:
                 from .. import storage
@@ -208,8 +269,7 @@ train.add_command(_train_command("impact"))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Write the figures as JSON here.")
 @_strategy_options
-def bench(kind, n_chips, epochs, batch_size, n_bands, json_out, strategy, service, job_name,
-          workers, port) -> None:
+def bench(kind, n_chips, epochs, batch_size, n_bands, json_out, distribution) -> None:
     """Measure training chips/s of both networks on this machine.
 
     Example:
@@ -219,7 +279,7 @@ def bench(kind, n_chips, epochs, batch_size, n_bands, json_out, strategy, servic
     """
     from .bench import benchmark, environment
 
-    built, chief = _resolve_strategy(strategy, service, job_name, workers, port)
+    built, chief = distribution.resolve()
     kinds = ["discovery", "impact"] if kind == "both" else [kind]
     results = []
     for k in kinds:
@@ -241,8 +301,7 @@ def bench(kind, n_chips, epochs, batch_size, n_bands, json_out, strategy, servic
 @_data_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Write the metrics as JSON here.")
-def evaluate(model_dir, data, scenes, points, label_column, ore_column, ore_map, gold_impact,
-             json_out) -> None:
+def evaluate(model_dir, chips, json_out) -> None:
     """Score a model on a held-out set: accuracy, F1, precision, recall, ROC AUC, kappa.
 
     Example:
@@ -253,8 +312,8 @@ def evaluate(model_dir, data, scenes, points, label_column, ore_column, ore_map,
     from .crossval import evaluate_model
     from .report import write_json
 
-    result = evaluate_model(model_dir, _data_spec(data, scenes, points, label_column, ore_column),
-                            ore_mapping=ore_map, gold_impact=gold_impact)
+    result = evaluate_model(model_dir, chips.spec(), ore_mapping=chips.ore_map,
+                            gold_impact=chips.gold_impact)
     if json_out:
         out = Path(json_out)
         out.parent.mkdir(parents=True, exist_ok=True)

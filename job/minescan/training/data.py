@@ -540,18 +540,21 @@ def _scalar(features: Any, key: str) -> float:
 def compute_normalization(x: np.ndarray, indices: np.ndarray, chunk: int = 64) -> Normalization:
     """Per-band mean and population sd over the chips `indices` only (the training fold).
 
-    Accumulated in float64 over chunks so 2,860 uint16 chips need no float copy. A constant
-    band gets sd 1 (not 0) so it normalises to zero instead of dividing by zero.
+    Accumulated in float64 over chunks so 2,860 uint16 chips need no float copy. No-data
+    (NaN, as in a Landsat mosaic) is left out of the statistics. A constant band gets sd 1
+    (not 0) so it normalises to zero instead of dividing by zero.
     """
     n_bands = x.shape[-1]
     total = np.zeros(n_bands)
     total_sq = np.zeros(n_bands)
-    count = 0
+    count = np.zeros(n_bands)
     for start in range(0, len(indices), chunk):
         block = x[np.sort(indices[start : start + chunk])].astype(np.float64)
-        total += block.sum(axis=(0, 1, 2))
-        total_sq += np.square(block).sum(axis=(0, 1, 2))
-        count += block.shape[0] * block.shape[1] * block.shape[2]
+        total += np.nansum(block, axis=(0, 1, 2))
+        total_sq += np.nansum(np.square(block), axis=(0, 1, 2))
+        count += np.isfinite(block).sum(axis=(0, 1, 2))
+    if not count.all():
+        raise InputError("a band holds no valid value in the training chips: check the no-data")
     mean = total / count
     var = np.maximum(total_sq / count - mean**2, 0.0)
     std = np.sqrt(var)
@@ -561,8 +564,9 @@ def compute_normalization(x: np.ndarray, indices: np.ndarray, chunk: int = 64) -
 
 def value_range(x: np.ndarray, max_chips: int = 512) -> tuple[float, float]:
     """0.1 and 99.9 percentiles of the chips' values over all bands: what the model card
-    records as the training data's range, so a scan can refuse a scene in other units."""
+    records as the training data's range, so a scan can refuse a scene in other units.
+    No-data (NaN) is left out."""
     step = max(1, len(x) // max_chips)
     sample = np.asarray(x[::step], dtype=np.float64).ravel()
-    lo, hi = np.percentile(sample, [0.1, 99.9])
+    lo, hi = np.nanpercentile(sample, [0.1, 99.9])
     return float(lo), float(hi)
