@@ -16,3 +16,13 @@ def test_bench_reduce_builds_a_run_reduces_it_in_a_child_and_reports(tmp_path):
     assert "SYNTHETIC" in format_bench(figures)
     again = run_bench(tmp_path, n_scenes=2, per_scene=60, seed=3)  # the run and layers are reused
     assert again["sites"] == figures["sites"] and again["build_s"] < figures["build_s"]
+
+
+def test_the_benchmark_run_is_labelled_synthetic_on_its_map_and_report(tmp_path):
+    figures = run_bench(tmp_path, n_scenes=1, per_scene=40, seed=5)
+    national = next(tmp_path.glob("run-*/national"))
+    summary = json.loads((national / "summary.json").read_text())
+    assert figures["sites"] > 0 and summary["synthetic"] is True
+    assert "SYNTHETIC" in (national / "report.html").read_text()
+    assert "SYNTHETIC" in (national / "map.html").read_text()
+

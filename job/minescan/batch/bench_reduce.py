@@ -47,7 +47,10 @@ def write_run(run: str, detections_by_scene: Mapping[str, Any], scenes: Mapping[
 
     layout = RunLayout(run)
     record = {
-        "manifest": {"scenes": [{"id": scene_id} for scene_id in scenes]},
+        # synthetic, and said so: the map and the report of such a run are labelled SYNTHETIC
+        "manifest": {"scenes": [{"id": scene_id} for scene_id in scenes],
+                     "source": {"synthetic": True,
+                                "sensor": "SYNTHETIC shards (random-walk detections, no imagery)"}},
         "models": {"discovery": {"ref": "synthetic-shards"}, "impact": {"ref": "synthetic-shards"}},
     }
     storage.write_text(layout.run_json, json.dumps(record, indent=1))
