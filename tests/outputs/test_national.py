@@ -159,6 +159,7 @@ def national_of(site_table: pd.DataFrame, dets: pd.DataFrame, **tables):
 
 @pytest.fixture(scope="module")
 def national(tmp_path_factory):
+    from minescan.sites.diff import diff_sites
     from minescan.sites.national import SitesInputs
 
     run = tmp_path_factory.mktemp("run")
@@ -168,10 +169,11 @@ def national(tmp_path_factory):
     regions = pd.DataFrame({"region": ["Minas Gerais", "Pará"], "sites": [9, 0], "area_ha": [250.0, 0.0]})
     protected = pd.DataFrame({"name": ["Terra Indígena Kayapó"], "sites": [2], "ha": [12.5]})
     inputs = SitesInputs(registers=(register_layer(),), protected=(protected_layer(),), regions=protected_layer())
+    change = diff_sites(national_sites().iloc[:3], national_sites())  # the sites after three: new
     files = write_national(run / "national", national_of(national_sites(), detections(12), regions=regions,
                                                          protected_areas=protected),
                            facts=facts, summary={"run": str(run)}, tiles=tiles, inputs=inputs,
-                           changes=pd.DataFrame({"site_id": ["MG-0001"], "change": ["new"]}))
+                           changes=change.changes, changes_summary={**change.summary, "before": "runs/2019"})
     return run, files, facts
 
 

@@ -86,3 +86,34 @@ def test_identical_runs_change_nothing(tmp_path):
     assert set(diff_sites(sites, empty).changes["change"]) == {"vanished"}
     assert len(diff_sites(empty, empty).changes) == 0
     assert isinstance(diff_sites(sites, sites).changes, pd.DataFrame)
+
+
+def test_reduce_with_previous_puts_the_changes_in_national_and_the_report(tmp_path, capsys):
+    before = reduced(tmp_path, "2019", STEADY + GROWING + VANISHING + SHRINKING)
+    dets, scenes = grid_detections(STEADY + GROWN + SHRUNK + NEW, lon=-55.0, lat=-6.5)
+    after = tmp_path / "2023"
+    write_run(str(after), {sid: dets for sid in scenes}, scenes)
+    assert run_cli(["reduce", "--run", after, "--previous", before]) == 0
+    national = after / "national"
+    changes = gpd.read_parquet(national / "changes" / "changes.parquet")
+    assert sorted(changes["change"]) == ["grown", "new", "shrunk", "unchanged", "vanished"]
+    summary = json.loads((national / "summary.json").read_text())
+    assert summary["changes_since_previous"]["changes"]["vanished"] == 1
+    assert summary["changes_since_previous"]["before"] == str(before)
+    marker = json.loads((national / "_SUCCESS.json").read_text())
+    assert any("changes/changes.parquet" in name for name in json.dumps(marker).split('"'))
+    report = (national / "report.html").read_text()
+    section = report.split("Changes since the previous run", 1)[1].split("<h2>", 1)[0]
+    assert str(before) in section and "No previous run was given" not in section
+    # the counts table, then the four changed sites (new first); the unchanged one is not listed
+    assert section.count("<tr>") == 1 + 5 + 1 + 4
+    assert section.index(">new<") < section.index(">grown<") < section.index(">vanished<")
+
+
+def test_reduce_with_a_previous_run_that_has_no_national_sites_fails_before_reading_shards(tmp_path, capsys):
+    dets, scenes = grid_detections(STEADY, lon=-55.0, lat=-6.5)
+    run = tmp_path / "2023"
+    write_run(str(run), {sid: dets for sid in scenes}, scenes)
+    assert run_cli(["reduce", "--run", run, "--previous", tmp_path / "nothing"]) == EXIT_BAD_INPUT
+    assert "run `minescan reduce`" in capsys.readouterr().err
+    assert not (run / "national").exists()

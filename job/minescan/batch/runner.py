@@ -294,13 +294,21 @@ def reduce_run(run: str, *, allow_missing: bool = False,
     """
     from ..outputs import run_facts, write_national
     from ..sites.national import SitesInputs, build_national, load_inputs
+    from .national import read_national_sites
 
     started = time.perf_counter()
     # every register and layer is checked before a shard is read
     inputs = sites if isinstance(sites, SitesInputs) else load_inputs(sites)
     options = inputs.options
+    before = read_national_sites(options.previous) if options.previous else None
     shards = collect_detections(run, allow_missing)
     national = build_national(shards.detections, shards.scenes, inputs)
+    changes = None
+    if before is not None:
+        from ..sites.diff import diff_sites
+
+        changes = diff_sites(before, national.sites)
+        changes.summary["before"] = storage.redact(options.previous)
     summary = {
         "run": storage.redact(run),
         "scenes": len(shards.record["manifest"]["scenes"]),
@@ -317,8 +325,12 @@ def reduce_run(run: str, *, allow_missing: bool = False,
             facts = run_facts({**shards.record, "run": storage.redact(run)}, data,
                               title="minescan national sites", link_m=options.link_m)
             summary["synthetic"] = facts.synthetic
-            files = write_national(staging, national, facts=facts, summary=summary, tiles=tiles, inputs=inputs)
+            files = write_national(staging, national, facts=facts, summary=summary, tiles=tiles, inputs=inputs,
+                                   changes=changes.changes if changes else None,
+                                   changes_summary=changes.summary if changes else None)
         written.update({name: Path(path).relative_to(staging) for name, path in files.items()})
+        if changes is not None:
+            summary["changes_since_previous"] = changes.summary
         summary.update(national.summary | {"sites_config": options.model_dump(mode="json"),
                                            "seconds": round(time.perf_counter() - started, 2)})
         (staging / NationalLayout.SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

@@ -87,6 +87,9 @@ def sites_options(f):
         click.option("--regions-name-col", help="Region name column (default: name/nome/nm_mun/nm_uf/...)."),
         click.option("--reviews", type=str, metavar="FILE",
                      help="A reviewed sites table (review, review_note columns): verdicts carried to this run's sites."),
+        click.option("--previous", type=str, metavar="RUN",
+                     help="An earlier run (local or gs://): what changed since its national sites goes into "
+                          "national/changes/ and the report (as `minescan diff` computes it)."),
         click.option("--link-m", type=click.FloatRange(0, min_open=True),
                      help="Detections closer than this (metres, on the ellipsoid) form one site [default: 800]."),
         click.option("--sites-config", type=click.Path(exists=True, dir_okay=False),
@@ -100,7 +103,8 @@ def sites_options(f):
 def sites_options_from(*, registers=(), register_id_col=None, register_name_col=None, register_ore_col=None,
                        register_lon_col=None, register_lat_col=None, register_layer=None, match_m=None,
                        protected=(), protected_name_col=None, protected_type_col=None, protected_type=None,
-                       regions=None, regions_name_col=None, reviews=None, link_m=None, sites_config=None):
+                       regions=None, regions_name_col=None, reviews=None, link_m=None, previous=None,
+                       sites_config=None):
     """One SitesOptions from a --sites-config file, then the command-line values."""
     from ..sites.national import options_from_file
 
@@ -117,4 +121,5 @@ def sites_options_from(*, registers=(), register_id_col=None, register_name_col=
         "reviews": reviews,
         "match_m": match_m,
         "link_m": link_m,
+        "previous": previous,
     })

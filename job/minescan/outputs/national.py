@@ -31,7 +31,7 @@ from .detections import write_detections_geoparquet
 from .facts import RunFacts
 from .gpkg import write_geopackage
 from .rasters import MosaicTile, build_mosaic
-from .report import REPORT_PDF, ReportTables, print_pdf, write_report_html
+from .report import CHANGED_ROWS, REPORT_PDF, ReportTables, print_pdf, write_report_html
 from .sites import write_sites
 from .stac import write_stac
 from .webmap import map_html
@@ -71,7 +71,8 @@ def write_national(
     title: str = "minescan national sites",
     tiles: Sequence[MosaicTile] = (),
     inputs: Any = None,
-    changes: pd.DataFrame | None = None,
+    changes: gpd.GeoDataFrame | None = None,
+    changes_summary: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write every national output into local `out_dir`; returns {output name: path}.
 
@@ -79,7 +80,8 @@ def write_national(
     (`national.summary`) follow it in `summary.md`. `facts` (default: only `title`) tell
     the map and the report about the run; `inputs` (the sites stage's `SitesInputs`: the
     registers and protected-land layers the sites were matched against) give the map and
-    the GeoPackage those layers.
+    the GeoPackage those layers. `changes` (`minescan diff`'s table against an earlier run)
+    and its `changes_summary` go into `changes/` and the report.
     """
     from ..log import progress
 
@@ -87,7 +89,7 @@ def write_national(
     facts = facts or RunFacts(title=title, run="", aoi="not recorded", period=None,
                               imagery="not recorded", scenes=(), models=())
     files = {key: out / name for key, name in NATIONAL_FILES.items()}
-    tables = report_tables(national, inputs, changes)
+    tables = report_tables(national, inputs, changes, changes_summary)
     shown = displayed_sites(national, inputs)
     made: dict[str, Any] = {"mosaic": None}
 
@@ -106,6 +108,12 @@ def write_national(
         write_table_csv(files["regions"], national.regions)
         write_geopackage(files["gpkg"], shown, national.detections, facts, register=tables.register,
                          protected=tables.protected)
+        if changes is not None:
+            from .changes import CHANGE_FILES, write_changes
+
+            (out / CHANGES_DIR).mkdir(exist_ok=True)
+            write_changes(out / CHANGES_DIR, changes, changes_summary or {})
+            files["changes"] = out / CHANGES_DIR / CHANGE_FILES[0]
 
     def mosaic_step() -> None:
         if not tiles:
@@ -153,7 +161,8 @@ def displayed_sites(national: NationalTables, inputs: Any) -> gpd.GeoDataFrame:
     return shown
 
 
-def report_tables(national: NationalTables, inputs: Any, changes: pd.DataFrame | None) -> ReportTables:
+def report_tables(national: NationalTables, inputs: Any, changes: pd.DataFrame | None = None,
+                  changes_summary: dict[str, Any] | None = None) -> ReportTables:
     """The optional layers and tables the map, the report and the GeoPackage show."""
     import geopandas as gpd
     import pandas as pd
@@ -167,10 +176,46 @@ def report_tables(national: NationalTables, inputs: Any, changes: pd.DataFrame |
     return ReportTables(
         protected_totals=national.protected_areas if protected is not None else None,
         region_totals=national.regions if inputs is not None and inputs.regions is not None else None,
-        changes=changes,
+        changes=None if changes is None else changed_sites(changes),
+        change_counts=None if changes is None else change_counts(changes, changes_summary or {}),
         register=register_entries(national, inputs),
         protected=protected,
     )
+
+
+#: where the changes since `--previous` go, beside the sites
+CHANGES_DIR = "changes"
+
+
+def change_counts(changes: pd.DataFrame, summary: dict[str, Any]) -> pd.DataFrame:
+    """Sites and hectares per kind of change since the previous run (the report's table)."""
+    import pandas as pd
+
+    rows = []
+    for kind in ("new", "grown", "shrunk", "vanished", "unchanged"):
+        of = changes[changes["change"] == kind]
+        rows.append({"change": kind, "sites": len(of), "area before (ha)": round(float(of["area_before_ha"].sum()), 1),
+                     "area now (ha)": round(float(of["area_after_ha"].sum()), 1),
+                     "gained (ha)": round(float(of["gained_ha"].sum()), 1),
+                     "lost (ha)": round(float(of["lost_ha"].sum()), 1)})
+    table = pd.DataFrame(rows)
+    table.attrs["previous"] = summary.get("before", "")
+    table.attrs["options"] = summary["options"]
+    return table
+
+
+def changed_sites(changes: pd.DataFrame) -> pd.DataFrame:
+    """The changed sites the report lists: new, grown, shrunk and vanished, the largest area
+    change first within each kind, at most CHANGED_ROWS of them."""
+    import numpy as np
+
+    changed = changes[changes["change"] != "unchanged"]
+    order = ("new", "grown", "shrunk", "vanished")
+    rank = np.lexsort((-changed["area_change_ha"].abs().to_numpy(),
+                       [order.index(c) for c in changed["change"]]))
+    columns = ["change", "site_id", "before_ids", "area_before_ha", "area_after_ha", "area_change_ha",
+               "impact_class", "registered", "protected"]
+    return changed.iloc[rank][columns].head(CHANGED_ROWS).reset_index(drop=True)
 
 
 def register_entries(national: NationalTables, inputs: Any) -> pd.DataFrame | None:

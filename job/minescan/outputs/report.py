@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: sites listed in the report's ranked table (all of them are in sites.csv / the GeoPackage)
 RANKED_ROWS = 100
+#: how many changed sites the report lists (all of them are in changes/changes.csv)
+CHANGED_ROWS = 100
 #: Chromium builds, by the names Debian and others install them under
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
@@ -75,6 +77,7 @@ class ReportTables:
     protected_totals: pd.DataFrame | None = None
     region_totals: pd.DataFrame | None = None
     changes: pd.DataFrame | None = None
+    change_counts: pd.DataFrame | None = None
     register: pd.DataFrame | None = None
     protected: gpd.GeoDataFrame | None = None
 
@@ -137,6 +140,11 @@ def report_html(
         protected_totals=_table(tables.protected_totals),
         region_totals=_table(tables.region_totals),
         changes=_table(tables.changes),
+        change_counts=_table(tables.change_counts),
+        previous_run=None if tables.change_counts is None else tables.change_counts.attrs.get("previous", ""),
+        n_changed=0 if tables.changes is None else len(tables.changes),
+        changed_rows=CHANGED_ROWS,
+        change_options=None if tables.change_counts is None else tables.change_counts.attrs["options"],
         map_png=_figure_uri(lambda ax: _map_figure(ax, sites, facts, mosaic, tables.protected), size=(7.5, 6.0)),
         bars_png=_figure_uri(lambda ax: _bars_figure(ax, sites), size=(7.5, 3.0)),
         regions_png=None if tables.region_totals is None or tables.region_totals.empty

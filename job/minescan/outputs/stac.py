@@ -66,7 +66,7 @@ def write_stac(
         properties={"title": "national sites and p(mine) mosaic", "minescan:synthetic": facts.synthetic},
     )
     for key, path in sorted(files.items()):
-        national.add_asset(key, _asset(f"../../{Path(path).name}", key))
+        national.add_asset(key, _asset(f"../../{Path(path).relative_to(national_dir).as_posix()}", key))
     if mosaic is not None:
         national.add_asset("mosaic_cog", _asset(f"../../{mosaic.cog.name}", "p(mine) mosaic", raster=True))
         national.add_asset("mosaic_vrt", _asset(f"../../{mosaic.vrt.name}", "p(mine) mosaic over the scene COGs"))

@@ -54,6 +54,8 @@ class SitesOptions(BaseModel):
     regions: LayerSpec | None = Field(None, description="regions for per-region totals (states, municipalities)")
     reviews: str | None = Field(None, description="a reviewed sites table whose verdicts are carried over")
     gold_impact: str = Field("high", description="impact class of gold ores in registers (the paper's exception)")
+    previous: str | None = Field(
+        None, description="an earlier run (local or gs://) whose committed national sites this run is compared with")
 
 
 def options_from_file(path: str | None, overrides: Mapping[str, Any]) -> SitesOptions:
