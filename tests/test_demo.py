@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from minescan.errors import EXIT_BAD_INPUT
 from minescan.models.bundled import DEMO_MODELS, load_models
 from minescan.models.card import read_model_card
 from minescan.scan.config import ScanConfig
@@ -12,6 +13,8 @@ from minescan.scan.scanner import scan_scene
 from minescan.sites.cluster import score_against_truth
 from minescan.sites.footprints import SceneGrid
 from minescan.sites.national import build_national
+
+from tests.helpers import run_cli
 
 
 def test_bundled_demo_models_are_the_papers_networks_and_verify():
@@ -65,6 +68,14 @@ def test_demo_runs_end_to_end_and_scores_against_the_planted_truth(tmp_path):
     for name in ("summary.md", "map.html", "report.html", "sites.kml"):
         assert "SYNTHETIC" in (national / name).read_text("utf-8"), name
     assert_mosaic_lies_on_the_scenes_cell_grid(tmp_path / "demo" / "run")
+    # the mosaic reads the shards' zarr stores: one changed after its commit fails the reduce
+    run = tmp_path / "demo" / "run"
+    before = {p: p.read_bytes() for p in national.rglob("*") if p.is_file()}
+    chunk = next(p for p in sorted((run / "scenes" / "r0001c0000" / "probability.zarr").rglob("*"))
+                 if p.is_file() and p.name != "zarr.json")
+    chunk.write_bytes(chunk.read_bytes()[::-1])
+    assert run_cli(["reduce", "--run", run]) == EXIT_BAD_INPUT
+    assert {p: p.read_bytes() for p in national.rglob("*") if p.is_file()} == before
 
 
 def assert_mosaic_lies_on_the_scenes_cell_grid(run):

@@ -169,6 +169,23 @@ def verify_local_tree(committed: Committed, local_dir: str | os.PathLike[str]) -
         )
 
 
+def verify_local_subtree(committed: Committed, name: str, local_dir: str | os.PathLike[str]) -> None:
+    """Check a local copy of the committed sub-directory `name` (a zarr store) file by file
+    against the hashes its marker recorded."""
+    prefix = name.rstrip("/") + "/"
+    expected = {n[len(prefix):]: h for n, h in committed.files.items() if n.startswith(prefix)}
+    actual = storage.hash_tree(local_dir)
+    changed = sorted(n for n in expected if actual.get(n) != expected[n])
+    extra = sorted(set(actual) - set(expected))
+    if not expected or changed or extra:
+        first = prefix + (changed or extra or [""])[0]
+        raise CorruptError(
+            f"{committed.file_uri(name)} does not match its marker ({len(changed)} changed or missing "
+            f"files, {len(extra)} extra, e.g. {first!r}): the shard changed after it was committed; "
+            "re-run its map index"
+        )
+
+
 # ---------------------------------------------------------------- publishing
 
 

@@ -276,6 +276,7 @@ def national_inputs(run: str, shards: CollectedShards, workdir: Path):
         if not grid or offset is None:
             continue
         zarr = storage.localize(committed.file_uri(ShardLayout.PROBABILITY), workdir / scene_id)
+        commit.verify_local_subtree(committed, ShardLayout.PROBABILITY, zarr)  # the mosaic reads it
         cog = ("/vsigs/" + committed.data_uri.removeprefix("gs://") if remote else f"../{data[scene_id]}")
         tiles.append(scene_tile(
             scene_id, zarr, f"{cog}/{ShardLayout.PROBABILITY_COG}", offset=offset,
