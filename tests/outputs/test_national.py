@@ -251,13 +251,14 @@ def test_system_gdalinfo_opens_the_scene_cogs_and_the_mosaic_with_its_georeferen
 # --- GeoPackage -----------------------------------------------------------------------------
 
 
-def test_geopackage_holds_sites_detections_register_protected_and_scenes(national):
+def test_geopackage_holds_sites_detections_register_protected_scenes_and_changes(national):
     import pyogrio
 
     _, files, _ = national
     layers = dict(pyogrio.list_layers(files["gpkg"]))
     assert set(layers) == {"sites", "detections", "register_matched", "register_not_detected",
-                           "protected_areas", "scenes"}
+                           "protected_areas", "scenes", "changes"}
+    assert len(pyogrio.read_dataframe(files["gpkg"], layer="changes")) == 9  # 3 unchanged, 6 new
     sites_layer = pyogrio.read_dataframe(files["gpkg"], layer="sites")
     assert len(sites_layer) == 9 and sites_layer.crs.to_epsg() == 4326
     assert set(sites_layer.geometry.geom_type) == {"MultiPolygon"}

@@ -97,6 +97,8 @@ def test_reduce_with_previous_puts_the_changes_in_national_and_the_report(tmp_pa
     national = after / "national"
     changes = gpd.read_parquet(national / "changes" / "changes.parquet")
     assert sorted(changes["change"]) == ["grown", "new", "shrunk", "unchanged", "vanished"]
+    layer = gpd.read_file(national / "minescan.gpkg", layer="changes")
+    assert sorted(layer["change"]) == sorted(changes["change"]) and layer.crs.to_epsg() == 4326
     summary = json.loads((national / "summary.json").read_text())
     assert summary["changes_since_previous"]["changes"]["vanished"] == 1
     assert summary["changes_since_previous"]["before"] == str(before)

@@ -28,8 +28,10 @@ def write_geopackage(
     *,
     register: pd.DataFrame | None = None,
     protected: gpd.GeoDataFrame | None = None,
+    changes: gpd.GeoDataFrame | None = None,
 ) -> list[str]:
-    """Write the GeoPackage at local `path` atomically; returns its layer names."""
+    """Write the GeoPackage at local `path` atomically; returns its layer names. `changes`
+    (the change table against a previous run) becomes a layer of footprints."""
     import geopandas as gpd
     import pyarrow as pa
     import pyogrio
@@ -48,6 +50,11 @@ def write_geopackage(
         layers["protected_areas"] = gpd.GeoDataFrame(
             _plain(protected.drop(columns=[protected.geometry.name])),
             geometry=protected.to_crs("EPSG:4326").geometry.to_numpy(), crs="EPSG:4326",
+        )
+    if changes is not None:
+        layers["changes"] = gpd.GeoDataFrame(
+            _plain(changes.drop(columns=[changes.geometry.name])),
+            geometry=changes.geometry.to_numpy(), crs="EPSG:4326",
         )
     scenes = [scene for scene in facts.scenes if scene.bounds is not None]
     layers["scenes"] = gpd.GeoDataFrame(
@@ -68,7 +75,7 @@ def write_geopackage(
                                     crs="EPSG:4326", **options)
             else:
                 pyogrio.write_dataframe(layer, tmp, use_arrow=True,
-                                        promote_to_multi=name in ("sites", "protected_areas", "scenes"), **options)
+                                        promote_to_multi=name in ("sites", "protected_areas", "scenes", "changes"), **options)
     return list(layers)
 
 

@@ -107,7 +107,7 @@ def write_national(
         write_table_csv(files["protected_areas"], national.protected_areas)
         write_table_csv(files["regions"], national.regions)
         write_geopackage(files["gpkg"], shown, national.detections, facts, register=tables.register,
-                         protected=tables.protected)
+                         protected=tables.protected, changes=changes)
         if changes is not None:
             from .changes import CHANGE_FILES, write_changes
 
