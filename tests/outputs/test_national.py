@@ -374,17 +374,18 @@ def test_map_loads_offline_with_every_layer_footprints_legend_and_popups(nationa
     assert [url for url in requests if not url.startswith("data:")] == [files["map"].resolve().as_uri()]
     assert page.locator("path.site-footprint").count() == 9
     assert page.locator("path.protected-area").count() == 1
+    assert page.locator("path.change.new").count() == 6 and page.locator("path.change").count() == 6
     assert page.locator("path.register").count() == 3
     assert page.locator("path.scene.missing").count() == 1 and page.locator("path.scene.committed").count() == 3
     assert page.locator("img.pmine-overlay").count() == 1
     assert page.locator("path.boundary").count() > 0
     labels = page.locator(".leaflet-control-layers label").all_inner_texts()
     for name in ("p(mine) surface", "Scenes committed (3)", "Scenes missing (1)", "Protected / indigenous land (1)",
-                 "Register entries (3)", "Site footprints (9)", "Site markers, clustered (9)", "OpenStreetMap (online)",
+                 "Register entries (3)", "Changes since the previous run (6)", "Site footprints (9)", "Site markers, clustered (9)", "OpenStreetMap (online)",
                  "Country outlines"):
         assert any(name in label for label in labels), name
     legend = page.locator(".legend").inner_text()
-    assert "not in any register" in legend and "p(mine)" in legend
+    assert "not in any register" in legend and "p(mine)" in legend and "new since the previous run" in legend
     assert "SYNTHETIC" in page.locator(".info").inner_text()
 
     page.locator("path.site-footprint").first.click(force=True)

@@ -110,6 +110,7 @@ def test_reduce_with_previous_puts_the_changes_in_national_and_the_report(tmp_pa
     # the counts table, then the four changed sites (new first); the unchanged one is not listed
     assert section.count("<tr>") == 1 + 5 + 1 + 4
     assert section.index(">new<") < section.index(">grown<") < section.index(">vanished<")
+    assert ">unknown<" in section and ">False<" not in section  # no register was given to this run
 
 
 def test_reduce_with_a_previous_run_that_has_no_national_sites_fails_before_reading_shards(tmp_path, capsys):

@@ -124,7 +124,8 @@ def write_national(
 
     def map_step() -> None:
         overlay = probability_overlay(made["mosaic"].cog) if made["mosaic"] else None
-        page = map_html(shown, facts, overlay=overlay, register=tables.register, protected=tables.protected)
+        page = map_html(shown, facts, overlay=overlay, register=tables.register, protected=tables.protected,
+                        changes=changes)
         write_text_atomic(files["map"], page)
 
     def report_step(pool: ThreadPoolExecutor) -> None:
@@ -176,7 +177,7 @@ def report_tables(national: NationalTables, inputs: Any, changes: pd.DataFrame |
     return ReportTables(
         protected_totals=national.protected_areas if protected is not None else None,
         region_totals=national.regions if inputs is not None and inputs.regions is not None else None,
-        changes=None if changes is None else changed_sites(changes),
+        changes=None if changes is None else changed_sites(changes, inputs),
         change_counts=None if changes is None else change_counts(changes, changes_summary or {}),
         register=register_entries(national, inputs),
         protected=protected,
@@ -204,9 +205,10 @@ def change_counts(changes: pd.DataFrame, summary: dict[str, Any]) -> pd.DataFram
     return table
 
 
-def changed_sites(changes: pd.DataFrame) -> pd.DataFrame:
+def changed_sites(changes: pd.DataFrame, inputs: Any = None) -> pd.DataFrame:
     """The changed sites the report lists: new, grown, shrunk and vanished, the largest area
-    change first within each kind, at most CHANGED_ROWS of them."""
+    change first within each kind, at most CHANGED_ROWS of them; `registered` / `protected`
+    "unknown" when the run was given no register / no protected-land layer."""
     import numpy as np
 
     changed = changes[changes["change"] != "unchanged"]
@@ -215,7 +217,11 @@ def changed_sites(changes: pd.DataFrame) -> pd.DataFrame:
                        [order.index(c) for c in changed["change"]]))
     columns = ["change", "site_id", "before_ids", "area_before_ha", "area_after_ha", "area_change_ha",
                "impact_class", "registered", "protected"]
-    return changed.iloc[rank][columns].head(CHANGED_ROWS).reset_index(drop=True)
+    shown = changed.iloc[rank][columns].head(CHANGED_ROWS).reset_index(drop=True)
+    for column, known in (("registered", inputs is not None and inputs.registers),
+                          ("protected", inputs is not None and inputs.protected)):
+        shown[column] = [("yes" if v else "no") if known else "unknown" for v in shown[column]]
+    return shown
 
 
 def register_entries(national: NationalTables, inputs: Any) -> pd.DataFrame | None:

@@ -71,6 +71,10 @@ def boundaries() -> dict[str, Any]:
     return json.loads((resources.files("minescan.outputs") / "data" / "boundaries.geojson").read_text("utf-8"))
 
 
+#: outline colour of a changed site on the map (the footprint after; before, for a vanished one)
+CHANGE_COLOURS = {"new": "#00a6d6", "grown": "#d95f02", "shrunk": "#1b9e77", "vanished": "#666666"}
+
+
 def map_html(
     sites: pd.DataFrame,
     facts: RunFacts,
@@ -78,8 +82,10 @@ def map_html(
     overlay: Overlay | None = None,
     register: pd.DataFrame | None = None,
     protected: gpd.GeoDataFrame | None = None,
+    changes: gpd.GeoDataFrame | None = None,
 ) -> str:
-    """The whole page for a coerced sites table and the run's facts."""
+    """The whole page for a coerced sites table and the run's facts; `changes` (the change
+    table against a previous run) adds a layer of the sites that changed."""
     large = len(sites) > CANVAS_ABOVE
     data = {
         "title": facts.display_title,
@@ -93,6 +99,8 @@ def map_html(
         "footprint_kind": "footprint" if has_footprints(sites) else "bounding box of the site's cells",
         "register": _points_layer(register),
         "protected": _areas_layer(protected),
+        "changes": None if changes is None else _areas_layer(changes[changes["change"] != "unchanged"]),
+        "change_colours": CHANGE_COLOURS,
         "scenes": _scenes_layer(facts),
         "boundaries": boundaries(),
         "overlay": None if overlay is None else {
