@@ -451,6 +451,21 @@ def test_stac_collection_lists_the_national_and_scene_products_with_working_href
     assert items["r0000c0000"].bbox == pytest.approx([-44.3, -19.925, -44.275, -19.9])
 
 
+def test_stac_collection_and_items_are_valid_stac(national):
+    """stac-pydantic's models of the STAC 1.x spec (offline: the JSON schemas need a network)."""
+    from stac_pydantic import Collection, Item
+
+    _, files, _ = national
+    collection = json.loads(files["stac"].read_text())
+    Collection.model_validate(collection)
+    links = [link["href"] for link in collection["links"] if link["rel"] == "item"]
+    assert len(links) == 4
+    for href in links:
+        item = json.loads((files["stac"].parent / href).resolve().read_text())
+        Item.model_validate(item)
+        assert item["properties"]["minescan:synthetic"] is True and item["stac_version"].startswith("1.")
+
+
 def test_a_large_run_draws_on_canvas_clusters_markers_and_footprints_near_the_view(browser, tmp_path):
     """Above CANVAS_ABOVE sites the map switches to canvas, clustering and culled footprints."""
     import shapely
