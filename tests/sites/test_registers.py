@@ -247,3 +247,15 @@ def test_reduce_with_a_bad_register_row_uses_the_rest_and_reports_the_count(tmp_
     stats = summary["registers"]["anm"]
     assert stats["entries"] == 5 and stats["skipped_rows"] == 1 and f"{bad}:4" in stats["skipped_examples"][0]
     assert summary["sites_unregistered"] == 1 and np.isclose(summary["link_m"], 800)
+
+
+def test_a_sites_config_keeps_its_registers_and_layers_and_the_command_line_adds_to_them(tmp_path):
+    from minescan.cli.options import sites_options_from
+
+    config = tmp_path / "sites.yaml"
+    config.write_text("registers:\n  - path: anm.tsv\nprotected:\n  - path: ti.gpkg\nlink_m: 600\n")
+    kept = sites_options_from(sites_config=str(config))
+    assert [r.path for r in kept.registers] == ["anm.tsv"] and [p.path for p in kept.protected] == ["ti.gpkg"]
+    assert kept.link_m == 600
+    added = sites_options_from(sites_config=str(config), registers=("more.csv",), link_m=900)
+    assert [r.path for r in added.registers] == ["anm.tsv", "more.csv"] and added.link_m == 900

@@ -64,8 +64,9 @@ def options_from_file(path: str | None, overrides: Mapping[str, Any]) -> SitesOp
 
     data: dict[str, Any] = dict(load_yaml_or_json(path)) if path else {}
     for key, value in overrides.items():
-        if key in ("registers", "protected") and value:
-            data[key] = [*data.get(key, []), *value]
+        if key in ("registers", "protected"):
+            if value:  # appended to the file's; none on the command line keeps the file's
+                data[key] = [*data.get(key, []), *value]
         elif value is not None and value != ():
             data[key] = value
     return validate(SitesOptions, data, f"sites config{' ' + str(path) if path else ''} is invalid")
