@@ -96,41 +96,71 @@ def diff_sites(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, options: DiffO
     bar = np.maximum(options.min_change_ha, options.min_change_frac * area_before)
     status = np.where(delta >= bar, "grown", np.where(-delta >= bar, "shrunk", "unchanged"))
     status = np.where(n_before == 0, "new", status)
-    ids_of = {g: ";".join(sorted(before["site_id"].to_numpy()[b_label == g])) for g in np.unique(b_label)}
-    after_ids = {g: ";".join(sorted(after["site_id"].to_numpy()[a_label == g])) for g in np.unique(a_label)}
-    union_before = {g: shapely.union_all(b_geoms[b_label == g]) for g in np.unique(b_label)}
+    ids_of, b_members = _joined_ids(before["site_id"].to_numpy(), b_label, size)
+    after_ids, _ = _joined_ids(after["site_id"].to_numpy(), a_label, size)
+    union_before = np.full(size, None, dtype=object)
+    for g, members in b_members.items():
+        union_before[g] = shapely.union_all(b_geoms[members])
 
-    rows = []
-    for k in range(len(after)):
-        g = a_label[k]
-        old = union_before.get(g)
-        gained = a_geoms[k] if old is None else shapely.difference(a_geoms[k], old)
-        lost = shapely.Polygon() if old is None else shapely.difference(old, a_geoms[k])
-        rows.append(_row(after.iloc[k], status[g], ids_of.get(g, ""), after_ids[g], area_before[g], area_after[g],
-                         gained, lost))
-    for k in np.flatnonzero(np.isin(b_label, a_label, invert=True)):
-        g = b_label[k]
-        rows.append(_row(before.iloc[k], "vanished", ids_of[g], "", area_before[g], 0.0, shapely.Polygon(), b_geoms[k]))
-    table = pd.DataFrame([r[0] for r in rows], columns=list(CHANGE_COLUMNS))
-    geoms = [r[1] for r in rows]
+    # one row per after-site, then one per vanished before-site, column by column
+    old = union_before[a_label]
+    paired = ~shapely.is_missing(old)
+    gained, lost = a_geoms.copy(), np.full(len(after), shapely.Polygon(), dtype=object)
+    gained[paired] = shapely.difference(a_geoms[paired], old[paired])
+    lost[paired] = shapely.difference(old[paired], a_geoms[paired])
+    gone = np.flatnonzero(np.isin(b_label, a_label, invert=True))
+    g_after, g_gone = a_label, b_label[gone]
+    site = pd.concat([after.drop(columns=after.geometry.name), before.drop(columns=before.geometry.name).iloc[gone]],
+                     ignore_index=True)
+    groups = np.concatenate([g_after, g_gone])
+    a_before = area_before[groups]
+    a_now = np.concatenate([area_after[g_after], np.zeros(len(gone))])
+    table = pd.DataFrame({
+        "change": np.concatenate([status[g_after], np.full(len(gone), "vanished", dtype=object)]).astype(object),
+        "site_id": site["site_id"].to_numpy(),
+        "before_ids": [ids_of[g] for g in groups],
+        "after_ids": [after_ids[g] for g in g_after] + [""] * len(gone),
+        "area_before_ha": [round(v, 4) for v in a_before.tolist()],
+        "area_after_ha": [round(v, 4) for v in a_now.tolist()],
+        "area_change_ha": [round(n - b, 4) for b, n in zip(a_before.tolist(), a_now.tolist(), strict=True)],
+        "area_change_pct": [round((n - b) / b * 100, 2) if b > 0 else float("nan")
+                            for b, n in zip(a_before.tolist(), a_now.tolist(), strict=True)],
+        "gained_ha": 0.0,
+        "lost_ha": 0.0,
+        "impact_class": site["impact_class"].to_numpy(),
+        "registered": [bool(v) for v in site["registered"]],
+        "protected": [bool(v) for v in site["protected"]],
+        "protected_names": [None if _missing(v) else v for v in site["protected_names"]],
+        "lon": site["lon"].to_numpy(),
+        "lat": site["lat"].to_numpy(),
+    }, columns=list(CHANGE_COLUMNS))
+    geoms = np.concatenate([a_geoms, b_geoms[gone]])
     if len(table):
-        measured = geodesy.area_perimeter(np.asarray([r[2] for r in rows] + [r[3] for r in rows], dtype=object))[0]
-        table["gained_ha"] = np.round(measured[: len(rows)] / M2_PER_HA, 4)
-        table["lost_ha"] = np.round(measured[len(rows):] / M2_PER_HA, 4)
+        measured = geodesy.area_perimeter(np.concatenate([gained, np.full(len(gone), shapely.Polygon()),
+                                                          lost, b_geoms[gone]]))[0]
+        table["gained_ha"] = np.round(measured[: len(table)] / M2_PER_HA, 4)
+        table["lost_ha"] = np.round(measured[len(table):] / M2_PER_HA, 4)
     changes = gpd.GeoDataFrame(table, geometry=geoms, crs="EPSG:4326")
     order = np.lexsort((changes["site_id"].to_numpy(), [CHANGES.index(c) for c in changes["change"]]))
     changes = changes.iloc[order].reset_index(drop=True)
     return SiteChanges(changes, _summary(changes, before, after, options))
 
 
-def _row(site, change: str, before_ids: str, after_ids: str, area_before: float, area_after: float,
-         gained, lost) -> tuple[list, Any, Any, Any]:
-    pct = (area_after - area_before) / area_before * 100 if area_before > 0 else float("nan")
-    values = [change, site["site_id"], before_ids, after_ids, round(area_before, 4), round(area_after, 4),
-              round(area_after - area_before, 4), round(pct, 2), 0.0, 0.0, site["impact_class"],
-              bool(site["registered"]), bool(site["protected"]),
-              None if _missing(site["protected_names"]) else site["protected_names"], site["lon"], site["lat"]]
-    return values, site.geometry, gained, lost
+def _joined_ids(ids: np.ndarray, labels: np.ndarray, size: int) -> tuple[list[str], dict[int, np.ndarray]]:
+    """Per group, its site ids sorted and joined by ';' ("" for a group with none here), and
+    the positions of its members: one sort, not a scan per group."""
+    joined: list[str] = [""] * size
+    members: dict[int, np.ndarray] = {}
+    if not len(ids):
+        return joined, members
+    by_id = np.argsort(ids, kind="stable")
+    order = by_id[np.argsort(labels[by_id], kind="stable")]  # by group, then by id
+    starts = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]])
+    for run in np.split(order, starts[1:]):
+        g = int(labels[run[0]])
+        joined[g] = ";".join(ids[run].tolist())
+        members[g] = np.sort(run)  # in table order, as the union reads them
+    return joined, members
 
 
 def _missing(value: object) -> bool:
