@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ANM_LAT, ANM_LON, ANM_ORE, ANM_NAME = "LATITUDE", "LONGITUDE", "MINÉRIO PRINCIPAL", "NOME DA BARRAGEM DE MINERAÇÃO"
+#: more columns of the ANM register (read by the sites' registers, written by the synthetic one)
+ANM_OWNER, ANM_STATE, ANM_TOWN = "NOME DO EMPREENDEDOR", "UF", "MUNICÍPIO"
+ANM_HEIGHT, ANM_VOLUME = "ALTURA ATUAL (m)", "VOLUME ATUAL (m3)"
+ANM_RISK, ANM_DAMAGE = "CATEGORIA DE RISCO", "DANO POTENCIAL ASSOCIADO"
 _LON_NAMES = ("lon", "longitude", "lng", "long", "x")
 _LAT_NAMES = ("lat", "latitude", "y")
 _DMS = re.compile(

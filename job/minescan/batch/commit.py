@@ -155,13 +155,17 @@ def read_verified(committed: Committed, name: str) -> bytes:
     return data
 
 
+def _tree_diff(expected: dict[str, str], actual: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(changed or missing, extra) file names of `actual` hashes against `expected` ones."""
+    changed = sorted(n for n in expected if actual.get(n) != expected[n])
+    return changed, sorted(set(actual) - set(expected))
+
+
 def verify_local_tree(committed: Committed, local_dir: str | os.PathLike[str]) -> None:
     """Check a local copy of a committed directory file by file against its marker."""
     actual = storage.hash_tree(local_dir)
     actual.pop(MARKER, None)
-    expected = committed.files
-    changed = sorted(n for n in expected if actual.get(n) != expected[n])
-    extra = sorted(set(actual) - set(expected))
+    changed, extra = _tree_diff(committed.files, actual)
     if changed or extra:
         raise CorruptError(
             f"{committed.uri} does not match its marker ({len(changed)} changed or missing files, "
@@ -174,9 +178,7 @@ def verify_local_subtree(committed: Committed, name: str, local_dir: str | os.Pa
     against the hashes its marker recorded."""
     prefix = name.rstrip("/") + "/"
     expected = {n[len(prefix):]: h for n, h in committed.files.items() if n.startswith(prefix)}
-    actual = storage.hash_tree(local_dir)
-    changed = sorted(n for n in expected if actual.get(n) != expected[n])
-    extra = sorted(set(actual) - set(expected))
+    changed, extra = _tree_diff(expected, storage.hash_tree(local_dir))
     if not expected or changed or extra:
         first = prefix + (changed or extra or [""])[0]
         raise CorruptError(

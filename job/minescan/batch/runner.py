@@ -199,10 +199,6 @@ class CollectedShards:
     corrupt: tuple[str, ...]  # "index:id: reason" of shards that failed verification
     record: dict[str, Any]
 
-    @property
-    def shapes(self) -> dict[str, tuple[int, int]]:
-        return {scene_id: grid.cell_shape for scene_id, grid in self.scenes.items()}
-
 
 def collect_detections(run: str, allow_missing: bool = False) -> CollectedShards:
     """Detections from every committed shard, each file checked against its marker's hash.
@@ -269,20 +265,25 @@ def national_inputs(run: str, shards: CollectedShards, workdir: Path):
 
     grid = shards.record["manifest"].get("grid") or {}
     remote = storage.is_remote(run)
-    data, tiles = {}, []
-    for scene_id, committed in shards.committed.items():
-        data[scene_id] = committed.data_uri if remote else os.path.relpath(committed.data_uri, run)
+    data = {scene_id: committed.data_uri if remote else os.path.relpath(committed.data_uri, run)
+            for scene_id, committed in shards.committed.items()}
+
+    def tile(scene_id: str, committed: commit.Committed) -> Any:
         offset = committed.record.get("global_offset")
         if not grid or offset is None:
-            continue
+            return None
         zarr = storage.localize(committed.file_uri(ShardLayout.PROBABILITY), workdir / scene_id)
         commit.verify_local_subtree(committed, ShardLayout.PROBABILITY, zarr)  # the mosaic reads it
         cog = ("/vsigs/" + committed.data_uri.removeprefix("gs://") if remote else f"../{data[scene_id]}")
-        tiles.append(scene_tile(
+        return scene_tile(
             scene_id, zarr, f"{cog}/{ShardLayout.PROBABILITY_COG}", offset=offset,
             shape=committed.record["cell_shape"], owned_offset=grid["owned_cell_offset"],
             owned_cells=grid["owned_cells"],
-        ))
+        )
+
+    # downloads (a remote run) and hashes overlap, as the shards' reads do; order is kept
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        tiles = [t for t in pool.map(lambda item: tile(*item), shards.committed.items()) if t is not None]
     return data, tiles
 
 

@@ -48,12 +48,21 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import storage
 from ..errors import InputError
 from ..ores import OreMapping, classify_ore
-from ..points import ANM_NAME, read_points_table
+from ..points import (
+    ANM_DAMAGE,
+    ANM_HEIGHT,
+    ANM_NAME,
+    ANM_OWNER,
+    ANM_RISK,
+    ANM_STATE,
+    ANM_TOWN,
+    ANM_VOLUME,
+    read_points_table,
+)
 from . import geodesy
-from .layers import pick_column, read_vector
+from .layers import localize_input, pick_column, read_vector
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -63,10 +72,6 @@ log = logging.getLogger(__name__)
 
 ANM_ACCURACY_M = 500.0
 POINT_ACCURACY_M = 250.0
-#: ANM register columns beyond coordinates, name and ore
-ANM_OWNER, ANM_STATE, ANM_TOWN = "NOME DO EMPREENDEDOR", "UF", "MUNICÍPIO"
-ANM_HEIGHT, ANM_VOLUME = "ALTURA ATUAL (m)", "VOLUME ATUAL (m3)"
-ANM_RISK, ANM_DAMAGE = "CATEGORIA DE RISCO", "DANO POTENCIAL ASSOCIADO"
 #: the entry table every register is read into (plus geometry)
 ENTRY_COLUMNS = ("entry_id", "name", "ore", "impact", "risk", "damage", "height_m", "volume_m3")
 #: names tried, case-insensitively, for columns an option does not name
@@ -205,10 +210,7 @@ def _table(spec: RegisterSpec, ores: OreMapping | None) -> tuple[gpd.GeoDataFram
 
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="minescan-register-") as tmp:
-        try:
-            local = storage.localize(spec.path, tmp)
-        except storage.NotFoundError:
-            raise InputError(f"register {spec.path} does not exist") from None
+        local = localize_input(spec.path, tmp, "register", file=True)
         table = read_points_table(local, skipped=skipped, lon_column=spec.lon_column, lat_column=spec.lat_column)
     anm = ANM_NAME in table.columns
     if anm:

@@ -21,12 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..points import ANM_LAT, ANM_LON, ANM_NAME, ANM_ORE
+from ..points import (
+    ANM_DAMAGE,
+    ANM_HEIGHT,
+    ANM_LAT,
+    ANM_LON,
+    ANM_NAME,
+    ANM_ORE,
+    ANM_OWNER,
+    ANM_RISK,
+    ANM_STATE,
+    ANM_TOWN,
+    ANM_VOLUME,
+)
 from .kinds import SceneTruth
 
-_HEADER = (ANM_NAME, "NOME DO EMPREENDEDOR", ANM_LAT, ANM_LON, "POSICIONAMENTO", "UF", "MUNICÍPIO", ANM_ORE,
-           "ALTURA ATUAL (m)", "VOLUME ATUAL (m3)", "MÉTODO CONSTRUTIVO", "CATEGORIA DE RISCO",
-           "DANO POTENCIAL ASSOCIADO", "CLASSE", "INSERIDA NA PNSB?")
+_HEADER = (ANM_NAME, ANM_OWNER, ANM_LAT, ANM_LON, "POSICIONAMENTO", ANM_STATE, ANM_TOWN, ANM_ORE,
+           ANM_HEIGHT, ANM_VOLUME, "MÉTODO CONSTRUTIVO", ANM_RISK, ANM_DAMAGE, "CLASSE", "INSERIDA NA PNSB?")
 TERRITORY_NAME = "Terra Indígena Sintética (SYNTHETIC)"
 
 
