@@ -79,8 +79,9 @@ def _own_footprints(sites: pd.DataFrame) -> gpd.GeoSeries | None:
     return series if series.geom_type.isin(["Polygon", "MultiPolygon"]).all() else None
 
 
-def rank_sites(sites: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `sites` in RANKING_RULE's order with a 1-based `rank` column first."""
+def rank_sites(sites: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
+    """A copy of `sites` in RANKING_RULE's order with a 1-based `rank` column first; only the
+    first `limit` when given (the copy of the rest is not made)."""
     import pandas as pd
 
     keys = pd.DataFrame(
@@ -99,7 +100,7 @@ def rank_sites(sites: pd.DataFrame) -> pd.DataFrame:
         ascending=[False, False, True, False, False, True],
         kind="stable",
     ).index
-    ranked = sites.loc[order].reset_index(drop=True)
+    ranked = sites.loc[order[:limit]].reset_index(drop=True)
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     return ranked
 

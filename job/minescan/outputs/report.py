@@ -111,7 +111,7 @@ def report_html(
     mosaic: str | os.PathLike[str] | None = None,
     n_detections: int | None = None,
 ) -> str:
-    ranked = rank_sites(sites)
+    ranked = rank_sites(sites, limit=RANKED_ROWS)
     unregistered, protected = ~flag(sites, "registered"), flag(sites, "protected")
     counts = {
         "sites": len(sites),
@@ -131,7 +131,7 @@ def report_html(
         facts=facts,
         counts=counts,
         by_class=by_class,
-        ranked=[_ranked_row(row) for row in records(ranked.drop(columns=["geometry"], errors="ignore").head(RANKED_ROWS))],
+        ranked=[_ranked_row(row) for row in records(ranked.drop(columns=["geometry"], errors="ignore"))],
         n_ranked=min(RANKED_ROWS, len(ranked)),
         ranking_rule=RANKING_RULE,
         method=METHOD,

@@ -161,7 +161,7 @@ def summary_markdown(
             f"| {number(float(hectares[of_class].sum()), 1)} "
             f"| {_count(~registered[of_class])} | {_count(protected[of_class])} |"
         )
-    ranked = rank_sites(sites).head(TOP_SITES)
+    ranked = rank_sites(sites, limit=TOP_SITES)
     rows = records(ranked.drop(columns=["geometry"], errors="ignore"))
     lines += [
         "",
