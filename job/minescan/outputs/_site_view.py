@@ -79,6 +79,12 @@ def _own_footprints(sites: pd.DataFrame) -> gpd.GeoSeries | None:
     return series if series.geom_type.isin(["Polygon", "MultiPolygon"]).all() else None
 
 
+def known_count(series: pd.Series) -> int | None:
+    """How many are True; None when the whole column is unknown (the run had no register or
+    no protected-land layer to tell)."""
+    return None if series.isna().all() and len(series) else int(series.fillna(False).sum())
+
+
 def rank_sites(sites: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
     """A copy of `sites` in RANKING_RULE's order with a 1-based `rank` column first; only the
     first `limit` when given (the copy of the rest is not made)."""

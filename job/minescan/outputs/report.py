@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import atomic_path, write_text_atomic
 from ._kml import UNREGISTERED_RGB, google_maps_url
-from ._site_view import RANKING_RULE, area_ha, flag, footprints, rank_sites, text_list
+from ._site_view import (
+    RANKING_RULE,
+    area_ha,
+    flag,
+    footprints,
+    known_count,
+    rank_sites,
+    text_list,
+)
 from ._tables import impact_hex, records
 from .facts import RunFacts
 from .webmap import boundaries, render
@@ -117,8 +125,8 @@ def report_html(
         "sites": len(sites),
         "detections": int(sites["n_detections"].sum()) if n_detections is None else n_detections,
         "area_ha": float(area_ha(sites).sum()),
-        "unregistered": None if unregistered.isna().all() and len(sites) else int(unregistered.fillna(False).sum()),
-        "protected": None if protected.isna().all() and len(sites) else int(protected.fillna(False).sum()),
+        "unregistered": known_count(unregistered),
+        "protected": known_count(protected),
         "high": int((sites["impact_class"] == "high").sum()),
     }
     by_class = [

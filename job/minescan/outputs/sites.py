@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..models.networks import IMPACT_CLASSES
 from ._atomic import write_text_atomic
 from ._kml import google_maps_url, number, write_placemarks_kml
-from ._site_view import RANKING_RULE, area_ha, flag, rank_sites
+from ._site_view import RANKING_RULE, area_ha, flag, known_count, rank_sites
 from ._tables import (
     SITE_COLUMNS,
     coerce_table,
@@ -187,7 +187,8 @@ def summary_markdown(
 
 def _count(series: pd.Series) -> str:
     """How many are True, or 'unknown' when the run could not tell (no register or layer)."""
-    return "unknown" if len(series) and series.isna().all() else str(int(series.fillna(False).sum()))
+    count = known_count(series)
+    return "unknown" if count is None else str(count)
 
 
 def _register_text(row: dict[str, Any]) -> str:

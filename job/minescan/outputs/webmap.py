@@ -24,7 +24,7 @@ from ..models.networks import IMPACT_CLASSES
 from ._kml import UNREGISTERED_RGB
 from ._overlay import Overlay, ramp_css
 from ._rings import GEOJSON, polygon_texts
-from ._site_view import area_ha, footprints, has_footprints, rank_sites
+from ._site_view import area_ha, footprints, has_footprints, known_count, rank_sites
 from ._tables import impact_hex, records, value_rows
 from .facts import RunFacts
 
@@ -131,14 +131,9 @@ def _counts(sites: pd.DataFrame) -> dict[str, Any]:
     return {
         "sites": len(sites),
         "by_impact": {cls: int((sites["impact_class"] == cls).sum()) for cls in IMPACT_CLASSES},
-        "unregistered": _count(~flag(sites, "registered")),
-        "protected": _count(flag(sites, "protected")),
+        "unregistered": known_count(~flag(sites, "registered")),
+        "protected": known_count(flag(sites, "protected")),
     }
-
-
-def _count(series: pd.Series) -> int | None:
-    """How many are True; None when the whole column is unknown."""
-    return None if series.isna().all() and len(series) else int(series.fillna(False).sum())
 
 
 def _sites_layer(sites: pd.DataFrame, *, simplify: bool) -> dict[str, Any]:
