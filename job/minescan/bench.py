@@ -248,8 +248,9 @@ def compare_backends(size: int = 1536, n_patches: int = 1024, rounds: int = 5) -
     """Every installed candidate on both networks, interleaved in one process, best of
     `rounds`, beside numpy's GEMM: GFLOP/s, ratio to GEMM, largest difference from TensorFlow.
 
-    Candidates: the shipped backends, TensorFlow with XLA, and ONNX Runtime (via tf2onnx)
-    where installed. Interleaving makes the ratios fair on a shared, noisy machine.
+    Candidates: the installed shipped backends, each as the scan loads it (ONNX Runtime with
+    its arena and spinning off), and TensorFlow with XLA. Interleaving makes the ratios fair
+    on a shared, noisy machine.
     """
     from .models.bundled import load_models
     from .scan.backends import installed_backends, load_network, tensorflow_network
@@ -286,23 +287,13 @@ def compare_backends(size: int = 1536, n_patches: int = 1024, rounds: int = 5) -
 
 
 def _extra_candidates(keras_model) -> dict:
-    """Candidates that are measured but not shipped: TensorFlow with XLA, ONNX Runtime."""
+    """Candidates that are measured but not shipped: TensorFlow with XLA. (ONNX Runtime is
+    shipped, so it is measured through `load_network` with the scan's own session options.)"""
     import tensorflow as tf
 
     spec = tf.TensorSpec((None, *keras_model.input_shape[1:]), tf.float32)
     xla = tf.function(lambda t: keras_model(t, training=False), input_signature=[spec], jit_compile=True)
-    out = {"tensorflow-xla": lambda data: xla(data).numpy()}
-    try:
-        import onnxruntime
-        import tf2onnx
-    except ImportError:
-        return out
-    plain = tf.function(lambda t: keras_model(t, training=False), input_signature=[spec])
-    proto, _ = tf2onnx.convert.from_function(plain, input_signature=[spec], opset=17)
-    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    out["onnxruntime"] = lambda data: session.run(None, {name: data})[0]
-    return out
+    return {"tensorflow-xla": lambda data: xla(data).numpy()}
 
 
 def format_backends(r: dict) -> str:
