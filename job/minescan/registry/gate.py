@@ -47,9 +47,9 @@ from .store import (
     GATES_DIR,
     ChannelPointer,
     Kind,
-    check_channel,
     fetched_version,
     read_channel,
+    utc_now,
     version_uri,
 )
 
@@ -199,7 +199,6 @@ def run_gate(registry: str, candidates: list[str], channel: str, eval_uri: str,
     TFRecords, as `minescan evaluate --data` reads), or `discovery/` and `impact/` sets.
     """
     rules = load_rules(rules_uri)
-    check_channel(channel)
     pointer, _ = read_channel(registry, channel)
     results = []
     with tempfile.TemporaryDirectory(prefix="minescan-gate-") as tmp:
@@ -236,7 +235,7 @@ def _gate_one(registry: str, name: str, channel: str, pointer: ChannelPointer | 
                                  **{k: metrics["data"][k] for k in ("n_chips", "counts", "bands", "chip_size")}},
         metrics={"candidate": _summary(metrics), "current": _summary(current) if current else None},
         outcomes=outcomes, passed=all(o.passed for o in outcomes),
-        rules=rules.model_dump(mode="json"), at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        rules=rules.model_dump(mode="json"), at=utc_now(),
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     uri = storage.join(version_uri(registry, name), GATES_DIR, f"{stamp}-{channel}-{uuid.uuid4().hex[:8]}.json")
