@@ -68,7 +68,7 @@ def classify_patches(network: Network, patches: np.ndarray, n_classes: int, batc
     """Softmax rows (n, n_classes) of the impact network over normalised (n, 21, 21, B) patches."""
     if len(patches) == 0:
         return np.zeros((0, n_classes), np.float32)
-    return np.concatenate([network(batch) for batch in _batches(patches, batch_size)]).astype(np.float32)
+    return np.concatenate([network(batch) for batch in _batches(patches, batch_size)]).astype(np.float32, copy=False)
 
 
 def _batches(array: np.ndarray, size: int) -> Iterator[np.ndarray]:

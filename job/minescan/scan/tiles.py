@@ -128,7 +128,7 @@ def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
     timings["discovery"] = time.perf_counter() - start
     start = time.perf_counter()
     usable = _usable_cells(prepared.valid, tile, ctx.max_nodata_fraction)
-    p = np.where(usable, p, np.nan).astype(np.float32)
+    p = np.where(usable, p, np.nan).astype(np.float32, copy=False)
     hits = np.argwhere(p >= ctx.threshold)
     centres = _centre_pixels(tile, hits)
     patches = extract_patches(
