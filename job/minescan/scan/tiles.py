@@ -94,7 +94,8 @@ class _Discovered:
     p_mine: np.ndarray
     n_valid: int
     hits: np.ndarray  # (n, 2) owned-cell indices at or above the threshold
-    patches: np.ndarray  # (n, 21, 21, B) normalised
+    centres: np.ndarray  # (n, 2) scene (row, col) of the hits' chip centres
+    patches: np.ndarray  # (n, 21, 21, B) raw; classify normalises them
     timings: dict[str, float]
 
 
@@ -122,7 +123,8 @@ def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
     if prepared.x is None:  # all nodata: the cells stay NaN and the network is not run
         empty = np.full((len(tile.row.cells), len(tile.col.cells)), np.nan, np.float32)
         no_patches = np.zeros((0, geometry.PATCH, geometry.PATCH, prepared.raw.shape[0]), prepared.raw.dtype)
-        return _Discovered(tile, empty, 0, np.zeros((0, 2), np.int64), no_patches, timings)
+        no_hits = np.zeros((0, 2), np.int64)
+        return _Discovered(tile, empty, 0, no_hits, _centre_pixels(tile, no_hits), no_patches, timings)
     start = time.perf_counter()
     p = owned_cells(discovery_cells(ctx.discovery, prepared.x), tile)
     timings["discovery"] = time.perf_counter() - start
@@ -138,7 +140,7 @@ def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
         scene_shape=ctx.scene_shape,
     )
     timings["patches"] = time.perf_counter() - start
-    return _Discovered(tile, p, n_valid, hits, patches, timings)
+    return _Discovered(tile, p, n_valid, hits, centres, patches, timings)
 
 
 def classify(ctx: TileContext, found: _Discovered) -> TileResult:
@@ -149,12 +151,11 @@ def classify(ctx: TileContext, found: _Discovered) -> TileResult:
         ctx.impact, ctx.impact_normalization.apply(found.patches), ctx.n_classes, ctx.impact_batch_size
     )
     timings["impact"] = time.perf_counter() - start
-    centres = _centre_pixels(tile, found.hits)
     candidates = Candidates(
         cell_row=found.hits[:, 0] + tile.row.cells.start,
         cell_col=found.hits[:, 1] + tile.col.cells.start,
-        pixel_row=centres[:, 0],
-        pixel_col=centres[:, 1],
+        pixel_row=found.centres[:, 0],
+        pixel_col=found.centres[:, 1],
         p_mine=found.p_mine[found.hits[:, 0], found.hits[:, 1]],
         impact=scores,
     )
