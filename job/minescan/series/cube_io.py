@@ -52,6 +52,9 @@ YEAR_MASK = "year_mask"
 #: (y, x) chunk edge in pixels: 20 years × 512² is 5 MiB of uint8 per chunk
 CHUNK = 512
 _RESERVED_ATTRS = ("crs", "transform")
+#: True at each uint8 value a coded cube may hold: indexing it checks a cube without bincount's int64 copy
+_CODED = np.zeros(256, dtype=bool)
+_CODED[[NOT_MINING, MINING, NODATA, *CLASS_IDS]] = True
 
 
 @dataclass(frozen=True)
@@ -302,9 +305,8 @@ def _check_coded(classes: np.ndarray) -> np.ndarray:
     cube = np.asarray(classes)
     if cube.ndim != 3 or cube.dtype != np.uint8:
         raise InputError(f"a class cube is a (year, y, x) uint8 array; got {cube.dtype} {cube.shape}")
-    present = np.flatnonzero(np.bincount(cube.ravel(), minlength=256))
-    unknown = np.setdiff1d(present, [NOT_MINING, MINING, NODATA, *CLASS_IDS])
-    if unknown.size:
+    if not _CODED[cube].all():
+        unknown = np.setdiff1d(np.unique(cube), np.flatnonzero(_CODED))
         raise InputError(f"class cube holds values {unknown[:5].tolist()} that are neither classes nor class ids")
     return cube
 

@@ -44,6 +44,9 @@ MIN_MINING_FRACTION = 0.10
 #: 8-connectivity: Earth Engine's connectedPixelCount with eightConnected=true
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 _VALUES = np.array([NOT_MINING, MINING, NODATA], dtype=np.uint8)
+#: True at each allowed uint8 value: indexing it checks a cube without bincount's int64 copy
+_ALLOWED = np.zeros(256, dtype=bool)
+_ALLOWED[_VALUES] = True
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,8 @@ def check_classes(classes: np.ndarray) -> np.ndarray:
         raise InputError(f"a class cube is (year, y, x); got an array of shape {cube.shape}")
     if cube.dtype != np.uint8:
         raise InputError(f"a class cube is uint8 ({NOT_MINING}/{MINING}/{NODATA}); got {cube.dtype}")
-    present = np.flatnonzero(np.bincount(cube.ravel(), minlength=256))
-    unknown = np.setdiff1d(present, _VALUES)
-    if unknown.size:
+    if not _ALLOWED[cube].all():
+        unknown = np.setdiff1d(np.unique(cube), _VALUES)
         raise InputError(
             f"class cube holds values {unknown[:5].tolist()}: only {NOT_MINING} (not mining), "
             f"{MINING} (mining) and {NODATA} (no data) are allowed"
