@@ -31,14 +31,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..outputs._atomic import atomic_dir
-from ..outputs.probability import (
-    _axis_attrs,
-    _check_attrs,
-    _check_north_up,
-    _crs_text,
-    _grid_mapping_attrs,
-    _parse_crs,
-)
+from ..outputs.probability import _check_attrs, grid_coords
 from .classes import CLASS_IDS
 from .filters import MINING, NODATA, NOT_MINING, check_years
 
@@ -138,11 +131,8 @@ def class_cube_dataset(
 
     if tuple(classes.shape) != grid.shape:
         raise InputError(f"classes have shape {tuple(classes.shape)} but the grid is {grid.shape}")
-    _check_north_up(grid.transform)
-    crs = _parse_crs(grid.crs)
+    coords, georef = grid_coords(grid.height, grid.width, grid.transform, grid.crs)
     extra = _check_attrs(dict(attrs))
-    t = grid.transform
-    x_attrs, y_attrs = _axis_attrs(crs)
     dims = ("year", "y", "x")
     variables = {
         VARIABLE: (
@@ -166,13 +156,8 @@ def class_cube_dataset(
         )
     return xr.Dataset(
         variables,
-        coords={
-            "year": ("year", np.asarray(grid.years, dtype=np.int16), {"long_name": "calendar year"}),
-            "x": ("x", t.c + t.a * (np.arange(grid.width) + 0.5), x_attrs),
-            "y": ("y", t.f + t.e * (np.arange(grid.height) + 0.5), y_attrs),
-            "spatial_ref": ((), np.int32(0), _grid_mapping_attrs(crs, t)),
-        },
-        attrs={"crs": _crs_text(crs), "transform": [t.a, t.b, t.c, t.d, t.e, t.f], **extra},
+        coords={"year": ("year", np.asarray(grid.years, dtype=np.int16), {"long_name": "calendar year"}), **coords},
+        attrs={**georef, **extra},
     )
 
 
