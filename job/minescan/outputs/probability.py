@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,13 +44,20 @@ def write_probability_zarr(
     ds = probability_dataset(p_mine, cell_transform=cell_transform, crs=crs, attrs=attrs)
     rows, cols = ds[VARIABLE].shape
     chunks = (max(1, min(CHUNK, rows)), max(1, min(CHUNK, cols)))
-    with atomic_dir(path) as tmp, warnings.catch_warnings():
-        # zarr-python stores v3 consolidated metadata inside zarr.json and warns that the
-        # spec has not adopted it yet; it saves a remote reader one request per array.
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+    with atomic_dir(path) as tmp, quiet_consolidated():
         ds.to_zarr(
             tmp, mode="w-", zarr_format=3, consolidated=True, encoding={VARIABLE: {"chunks": chunks}}
         )
+
+
+@contextmanager
+def quiet_consolidated() -> Iterator[None]:
+    """Silence zarr's warning about consolidated metadata while writing a v3 store."""
+    with warnings.catch_warnings():
+        # zarr-python stores v3 consolidated metadata inside zarr.json and warns that the
+        # spec has not adopted it yet; it saves a remote reader one request per array.
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
 
 
 def read_probability_zarr(

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import re
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ import numpy as np
 from ..errors import InputError
 from ..log import progress
 from ..outputs import atomic_dir, grid_coords
+from ..outputs.probability import quiet_consolidated
 from .cube_io import CubeGrid
 
 if TYPE_CHECKING:
@@ -265,10 +265,7 @@ def write_feature_cube(path: str | os.PathLike[str], grid: CubeGrid, features: S
     shape = (grid.height, grid.width, len(features))
     var_attrs = {"long_name": "Landsat annual mosaic features (MapBiomas mining ATBD, Table 2)",
                  "grid_mapping": "spatial_ref"}
-    with atomic_dir(path) as tmp, warnings.catch_warnings():
-        # zarr-python keeps v3 consolidated metadata in zarr.json and warns that the spec
-        # has not adopted it yet; it saves a remote reader one request per array.
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+    with atomic_dir(path) as tmp, quiet_consolidated():
         for i, (year, array) in enumerate(zip(years, arrays, strict=True)):
             if array.shape != shape:
                 raise InputError(f"year {year}: features of shape {array.shape}, expected {shape}")

@@ -20,9 +20,7 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..outputs._atomic import atomic_dir
-from ..outputs.probability import _check_attrs, grid_coords
+from ..outputs.probability import _check_attrs, grid_coords, quiet_consolidated
 from .classes import CLASS_IDS
 from .filters import MINING, NODATA, NOT_MINING, check_years
 
@@ -161,15 +159,6 @@ def class_cube_dataset(
     )
 
 
-@contextmanager
-def _quiet_consolidated() -> Iterator[None]:
-    with warnings.catch_warnings():
-        # zarr-python keeps v3 consolidated metadata inside zarr.json and warns that the spec
-        # has not adopted it yet; it saves a remote reader one request per array.
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        yield
-
-
 def _encoding(grid: CubeGrid, chunk: int, with_year_mask: bool) -> dict[str, dict[str, Any]]:
     chunks = (len(grid.years), max(1, min(chunk, grid.height)), max(1, min(chunk, grid.width)))
     names = (VARIABLE, YEAR_MASK) if with_year_mask else (VARIABLE,)
@@ -189,7 +178,7 @@ def write_class_cube(
     cube = _check_coded(classes)
     check_years(grid.years, cube.shape[0])
     ds = class_cube_dataset(cube, grid, attrs=attrs or {}, year_mask=year_mask)
-    with atomic_dir(path) as tmp, _quiet_consolidated():
+    with atomic_dir(path) as tmp, quiet_consolidated():
         ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=True,
                    encoding=_encoding(grid, chunk, year_mask is not None))
 
@@ -211,7 +200,7 @@ def create_class_cube(
     lazy = da.zeros(grid.shape, dtype=np.uint8, chunks=chunks)
     mask = da.zeros(grid.shape, dtype=np.int16, chunks=chunks) if with_year_mask else None
     ds = class_cube_dataset(lazy, grid, attrs=attrs, year_mask=mask)
-    with _quiet_consolidated():
+    with quiet_consolidated():
         ds.to_zarr(path, mode="w-", zarr_format=3, consolidated=True, compute=False, encoding=encoding)
 
 
@@ -234,7 +223,7 @@ def update_attrs(path: str | os.PathLike[str], attrs: Mapping[str, Any]) -> None
 
     group = zarr.open_group(str(path), mode="r+")
     group.attrs.update(_check_attrs(dict(attrs)))
-    with _quiet_consolidated():
+    with quiet_consolidated():
         zarr.consolidate_metadata(str(path))
 
 
