@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..log import timed
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,6 @@ class SeriesDemoConfig:
     batch_size: int = 8
 
 
-def _timed(timings: dict[str, float], name: str, start: float) -> float:
-    now = time.perf_counter()
-    timings[name] = round(now - start, 1)
-    return now
-
-
 def run_series_demo(out: str | Path, config: SeriesDemoConfig = SeriesDemoConfig(), *,
                     overwrite: bool = False) -> dict[str, Any]:
     """Run every stage into `out` and return the report (also written as report.json/.md)."""
@@ -78,38 +72,37 @@ def run_series_demo(out: str | Path, config: SeriesDemoConfig = SeriesDemoConfig
     if root.exists() and any(root.iterdir()) and not overwrite:
         raise InputError(f"{root} is not empty; pass --overwrite to replace the demo there")
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    span = dict(first_year=config.first_year, last_year=config.last_year, overwrite=True)
-    lon, lat = config.origin_lonlat
-    synthesize_series(root / "train", size=config.train_px, seed=config.seed, origin_lonlat=(lon, lat), **span)
-    test_origin = (lon + (config.train_px + 50) * LANDSAT_PIXEL_DEG, lat)
-    truth = synthesize_series(root / "test", size=config.test_px, seed=config.seed + 1,
-                              origin_lonlat=test_origin, **span)
-    t = _timed(timings, "synthesise", t)
-    build_cube(root / "train" / "mosaics", root / "train.zarr", overwrite=True)
-    build_cube(root / "test" / "mosaics", root / "test.zarr", overwrite=True)
-    t = _timed(timings, "cubes", t)
-    train_config = SeriesTrainConfig(
-        out=str(root / "model"), cube=str(root / "train.zarr"), labels=str(root / "train" / "truth"),
-        width=config.width, tile=config.tile, tiles_per_scene=config.tiles_per_year, name="demo-series",
-        version="synthetic", overwrite=True,
-        settings=TrainSettings(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-                               deterministic=True),
-    )
-    with EpochReporter(1, config.epochs) as reporter:
-        card = run_series_training(train_config, tf.distribute.get_strategy(), on_epoch=reporter)
-    t = _timed(timings, "train", t)
-    predict_cube(root / "test.zarr", root / "model", root / "classes.zarr", overwrite=True)
-    t = _timed(timings, "predict", t)
-    filter_cube(root / "classes.zarr", root / "filtered.zarr", SeriesFilterConfig(), threads=2, overwrite=True)
-    t = _timed(timings, "filter", t)
-    register = _write_register(root / "register.csv", truth)
-    code_cube(root / "filtered.zarr", root / "coded.zarr",
-              read_register(register, RegisterColumns(substance="substance", kind="type", lon="lon", lat="lat")),
-              overwrite=True)
-    regions = _write_regions(root / "regions.geojson", truth)
-    mining_stats(root / "coded.zarr", root / "stats", [RegionLayer(str(regions), "name")], overwrite=True)
-    t = _timed(timings, "substance+stats", t)
+    with timed(timings, "synthesise"):
+        span = dict(first_year=config.first_year, last_year=config.last_year, overwrite=True)
+        lon, lat = config.origin_lonlat
+        synthesize_series(root / "train", size=config.train_px, seed=config.seed, origin_lonlat=(lon, lat), **span)
+        test_origin = (lon + (config.train_px + 50) * LANDSAT_PIXEL_DEG, lat)
+        truth = synthesize_series(root / "test", size=config.test_px, seed=config.seed + 1,
+                                  origin_lonlat=test_origin, **span)
+    with timed(timings, "cubes"):
+        build_cube(root / "train" / "mosaics", root / "train.zarr", overwrite=True)
+        build_cube(root / "test" / "mosaics", root / "test.zarr", overwrite=True)
+    with timed(timings, "train"):
+        train_config = SeriesTrainConfig(
+            out=str(root / "model"), cube=str(root / "train.zarr"), labels=str(root / "train" / "truth"),
+            width=config.width, tile=config.tile, tiles_per_scene=config.tiles_per_year, name="demo-series",
+            version="synthetic", overwrite=True,
+            settings=TrainSettings(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+                                   deterministic=True),
+        )
+        with EpochReporter(1, config.epochs) as reporter:
+            card = run_series_training(train_config, tf.distribute.get_strategy(), on_epoch=reporter)
+    with timed(timings, "predict"):
+        predict_cube(root / "test.zarr", root / "model", root / "classes.zarr", overwrite=True)
+    with timed(timings, "filter"):
+        filter_cube(root / "classes.zarr", root / "filtered.zarr", SeriesFilterConfig(), threads=2, overwrite=True)
+    with timed(timings, "substance+stats"):
+        register = _write_register(root / "register.csv", truth)
+        code_cube(root / "filtered.zarr", root / "coded.zarr",
+                  read_register(register, RegisterColumns(substance="substance", kind="type", lon="lon", lat="lat")),
+                  overwrite=True)
+        regions = _write_regions(root / "regions.geojson", truth)
+        mining_stats(root / "coded.zarr", root / "stats", [RegionLayer(str(regions), "name")], overwrite=True)
     report = {
         "synthetic": True,
         "config": asdict(config),
@@ -118,7 +111,7 @@ def run_series_demo(out: str | Path, config: SeriesDemoConfig = SeriesDemoConfig
         "planted": {"mines": len(truth.targets), "lookalikes": len(truth.objects) - len(truth.targets)},
         **score_years(root / "classes.zarr", root / "filtered.zarr", root / "test.zarr", root / "model",
                       truth.mining),
-        "timings_s": timings,
+        "timings_s": {stage: round(seconds, 1) for stage, seconds in timings.items()},
         "outputs": {name: str(root / name) for name in
                     ("test.zarr", "model", "classes.zarr", "filtered.zarr", "coded.zarr", "stats")},
     }
