@@ -43,9 +43,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: every backend, fastest first on CPU as measured by `minescan bench backends`
-#: (docs/BENCHMARKS.md); `auto` takes the first one that is installed
-BACKENDS = ("onnxruntime", "openvino", "tensorflow")
+#: every backend, fastest first on CPU at the scan's sub-tile size as measured by
+#: `minescan bench backends --size 2478` on a quiet machine (docs/BENCHMARKS.md: discovery at
+#: 0.80, 0.57 and 0.23 of numpy's GEMM); `auto` takes the first one that is installed
+BACKENDS = ("openvino", "tensorflow", "onnxruntime")
 #: what `--backend` and `ScanConfig.backend` accept
 BACKEND_CHOICES = ("auto", *BACKENDS)
 #: the Python module each backend needs (ONNX Runtime also needs tf2onnx to derive its model)

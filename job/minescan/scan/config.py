@@ -36,7 +36,8 @@ class ScanConfig(BaseModel):
         True, description="drop candidates whose impact class is no_ore (paper); else keep and flag"
     )
     memory_budget_mb: int = Field(
-        2800, ge=64, description="working memory for one discovery sub-tile, MiB"
+        3200, ge=64, description="working memory for one discovery sub-tile, MiB (3200: 4 × 4 "
+        "sub-tiles of the paper's 9216² scene with openvino or tensorflow)"
     )
     max_nodata_fraction: float = Field(
         0.25, ge=0, le=1, description="cells whose 201-px chip has more nodata than this are masked"

@@ -169,21 +169,33 @@ def scan_scene(
 def window_reader(scene: SceneInfo, max_tile_pixels: int) -> Iterator[Callable[[geometry.SubTile], np.ndarray]]:
     """`read(tile)`: the tile's raw (B, h, w) window of the scene's model bands.
 
-    GDAL decodes with two threads and keeps a block cache of one raw sub-tile (inside the
-    memory budget), so the halo a tile shares with its left neighbour is decoded once.
-    A file that breaks mid-read (truncated, corrupt) is an `InputError` naming it.
+    GDAL decodes with two threads straight into one of two alternating buffers (the tile
+    loop holds at most two raw sub-tiles; a returned array is reused from the call after
+    next on), and keeps a block cache of one raw sub-tile (inside the memory budget), so
+    the halo a tile shares with its left neighbour is decoded once. A file that breaks
+    mid-read (truncated, corrupt) is an `InputError` naming it.
     """
     import rasterio
     from rasterio.windows import Window
 
     cache = gdal_cache_bytes(max_tile_pixels, len(scene.band_indexes))
+    n_bands = len(scene.band_indexes)
+    buffers: list[np.ndarray] = []
+    calls = 0
     # entered on the scan's thread, these options are process-wide, so the reader thread
     # that calls `read` sees them too (rasterio keeps options per thread only off the main one)
     with rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=str(GDAL_THREADS)), open_raster(scene.path) as src:
+        # bands of mixed types are read as one type that holds them all (GDAL converts)
+        dtype = np.result_type(*(np.dtype(src.dtypes[i - 1]) for i in scene.band_indexes))
 
         def read(tile: geometry.SubTile) -> np.ndarray:
+            nonlocal calls
             rows, cols = tile.row.pixels, tile.col.pixels
-            return read_window(src, scene, Window(cols.start, rows.start, len(cols), len(rows)))
+            if len(buffers) < 2:
+                buffers.append(np.empty(max_tile_pixels * n_bands, dtype))
+            out = buffers[calls % 2][: n_bands * len(rows) * len(cols)].reshape(n_bands, len(rows), len(cols))
+            calls += 1
+            return read_window(src, scene, Window(cols.start, rows.start, len(cols), len(rows)), out=out)
 
         yield read
 

@@ -168,12 +168,19 @@ def _sample_values(src: "rasterio.DatasetReader", scene: SceneInfo) -> np.ndarra
     return values if len(values) else None
 
 
-def read_window(src: "rasterio.DatasetReader", scene: SceneInfo, window) -> np.ndarray:
+def read_window(src: "rasterio.DatasetReader", scene: SceneInfo, window, out: np.ndarray | None = None) -> np.ndarray:
     """(bands, h, w) of the scene's model bands in `window`; a file that fails to decode
-    (truncated, corrupt) is an `InputError` naming it."""
+    (truncated, corrupt) is an `InputError` naming it.
+
+    With `out`, a (bands, h, w) array, GDAL decodes into it and `out` is returned (the scan
+    reuses two such buffers instead of fresh pages for every sub-tile).
+    """
     from rasterio.errors import RasterioError
 
     try:
+        if out is not None:
+            src.read(list(scene.band_indexes), window=window, out=out)
+            return out
         return src.read(list(scene.band_indexes), window=window)
     except RasterioError as exc:
         raise InputError(
@@ -192,8 +199,18 @@ def valid_mask(raw: np.ndarray, nodata: tuple[float | None, ...]) -> np.ndarray:
 
     A pixel is nodata if any band equals its declared nodata value or is NaN, or if all bands
     are 0 (how Earth Engine exports fill outside the footprint when no nodata is declared).
+    Band plane by band plane, with no (bands, h, w) temporary: the scan calls it on row
+    blocks that stay in cache.
     """
-    invalid = np.all(raw == 0, axis=0)
+    if np.issubdtype(raw.dtype, np.integer):
+        any_set = raw[0].copy()
+        for band in raw[1:]:
+            any_set |= band
+        invalid = any_set == 0
+    else:
+        invalid = raw[0] == 0
+        for band in raw[1:]:
+            invalid &= band == 0
     for band, nd in zip(raw, nodata):
         if nd is not None and not (isinstance(nd, float) and math.isnan(nd)):
             invalid |= band == nd

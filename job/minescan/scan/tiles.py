@@ -1,20 +1,24 @@
-"""The tile loop: one sub-tile at a time through both networks, with the stages overlapped.
+"""The tile loop: one sub-tile at a time through both networks.
 
 Every scan and every test of seamless inference runs `run_tiles`. One sub-tile goes
-through three steps, each a function of a frozen `TileContext` that returns its result:
+through three steps, each a function of a frozen `TileContext`:
 
     prepare   raw window → nodata mask + normalised float32 input    (reader thread)
     discover  discovery network → owned cells, candidates, patches    (calling thread)
     classify  impact network on the candidates' patches               (impact thread)
 
-The reader thread reads and normalises the next sub-tile (GDAL decodes while numpy and
-the network run; both release the GIL) and the impact thread classifies the previous
-tile's patches, so the discovery network is never kept waiting. At most two sub-tiles are
-in memory at once, which `inference.bytes_per_input_pixel` accounts for.
+Classification goes through an `ImpactQueue`, which runs the impact network in batches of
+one shape across sub-tiles. With the stages overlapped (machines with more than two
+cores), the reader thread reads and normalises the next sub-tile while the network runs
+(GDAL and numpy release the GIL) and the impact thread classifies the previous one; on two
+cores the steps run one after another, each on both cores (docs/BENCHMARKS.md says why).
+The largest sub-tile goes first. At most two sub-tiles are in memory at once, which
+`inference.bytes_per_input_pixel` accounts for.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -99,21 +103,45 @@ class _Discovered:
     timings: dict[str, float]
 
 
+#: bytes of float32 network input prepared at a time: a row block of the raw window, its
+#: mask and its input that stays in the core's cache while it is tested, converted and
+#: normalised (one visit of each block instead of several passes over hundreds of MB)
+PREPARE_BLOCK_BYTES = 2 * 2**20
+
+
 def prepare(
-    ctx: TileContext, tile: geometry.SubTile, raw: np.ndarray, read_s: float = 0.0, buffer: np.ndarray | None = None
+    ctx: TileContext, tile: geometry.SubTile, raw: np.ndarray, read_s: float = 0.0,
+    buffer: np.ndarray | None = None, workers: ThreadPoolExecutor | None = None,
 ) -> _Prepared:
-    """Nodata mask and normalised network input of one raw (B, h, w) window; the input is
-    written into the flat float32 `buffer` when one is given (no fresh pages per tile)."""
+    """Nodata mask and normalised (h, w, B) network input of one raw (B, h, w) window; the
+    input is written into the flat float32 `buffer` when one is given (no fresh pages per
+    tile). Done in row blocks that fit in cache, spread over `workers` when given (numpy
+    releases the GIL); the values are those of `Normalization.apply`, bit for bit.
+    """
     start = time.perf_counter()
-    valid = valid_mask(raw, ctx.nodata)
-    x = None
-    if valid.any():
-        n_bands, height, width = raw.shape
-        out = None if buffer is None else buffer[: height * width * n_bands].reshape(height, width, n_bands)
-        x = ctx.discovery_normalization.apply(np.moveaxis(raw, 0, -1), out=out)
-        if not valid.all():
-            x[~valid] = 0.0  # nodata enters the network as the training mean
-    return _Prepared(tile, raw, valid, x, {"read": read_s, "normalise": time.perf_counter() - start})
+    n_bands, height, width = raw.shape
+    x = np.empty((height, width, n_bands), np.float32) if buffer is None else buffer[: height * width * n_bands].reshape(height, width, n_bands)
+    valid = np.empty((height, width), bool)
+    rows = max(1, PREPARE_BLOCK_BYTES // max(1, width * n_bands * 4))
+    blocks = [slice(r, min(r + rows, height)) for r in range(0, height, rows)]
+    norm = ctx.discovery_normalization
+    mean, std = np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32)
+
+    def block(rs: slice) -> bool:
+        ok = valid[rs]
+        ok[...] = valid_mask(raw[:, rs], ctx.nodata)
+        xb = x[rs]
+        # float32(raw) − mean in one pass (the conversion is exact), then ÷ std: as `apply`
+        np.subtract(np.moveaxis(raw[:, rs], 0, -1), mean, out=xb, dtype=np.float32)
+        xb /= std
+        if not ok.all():
+            xb[~ok] = 0.0  # nodata enters the network as the training mean
+        return bool(ok.any())
+
+    found = workers.map(block, blocks) if workers is not None else map(block, blocks)
+    any_valid = any(list(found))
+    return _Prepared(tile, raw, valid, x if any_valid else None,
+                     {"read": read_s, "normalise": time.perf_counter() - start})
 
 
 def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
@@ -145,12 +173,108 @@ def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
 
 def classify(ctx: TileContext, found: _Discovered) -> TileResult:
     """Classify one sub-tile's candidate patches with the impact network."""
-    tile, timings = found.tile, dict(found.timings)
-    start = time.perf_counter()
-    scores = classify_patches(
-        ctx.impact, ctx.impact_normalization.apply(found.patches), ctx.n_classes, ctx.impact_batch_size
-    )
-    timings["impact"] = time.perf_counter() - start
+    queue = ImpactQueue(ctx)
+    return [*queue.add(found), *queue.flush()][0]
+
+
+class ImpactQueue:
+    """Classifies the candidates of successive sub-tiles in batches of one shape.
+
+    A sub-tile's candidates rarely fill whole batches; classified tile by tile, every
+    sub-tile ends in a batch of another size, and a runtime that plans for each new input
+    shape (OpenVINO) pays for it every time: 18,193 patches took 1.07–1.31 s in batches of
+    varying size against 0.93 s in batches of one size (docs/BENCHMARKS.md). Here the
+    remainder of one sub-tile waits for the next one's candidates; `flush` classifies the
+    last. Results come out in the order the sub-tiles went in. Not thread-safe: the loop
+    calls it from one thread.
+    """
+
+    def __init__(self, ctx: TileContext) -> None:
+        self.ctx = ctx
+        self._waiting: deque[tuple[_Discovered, np.ndarray]] = deque()  # (tile, its scores)
+        self._patches: deque[np.ndarray] = deque()  # raw patches not yet classified
+        self._pending = 0  # rows in `_patches`
+        self._fill: deque[tuple[np.ndarray, int]] = deque()  # (scores array, next row) per tile with work left
+        self._seconds = 0.0
+        self._batch: np.ndarray | None = None  # one float32 batch, reused
+        norm = ctx.impact_normalization
+        self._mean, self._std = np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32)
+
+    def add(self, found: _Discovered) -> list[TileResult]:
+        """Queue one sub-tile's candidates; return the sub-tiles now wholly classified."""
+        start = time.perf_counter()
+        scores = np.empty((len(found.patches), self.ctx.n_classes), np.float32)
+        self._waiting.append((found, scores))
+        if len(found.patches):
+            self._patches.append(found.patches)
+            self._pending += len(found.patches)
+            self._fill.append((scores, 0))
+        while self._pending >= self.ctx.impact_batch_size:
+            self._run(self.ctx.impact_batch_size)
+        self._seconds += time.perf_counter() - start
+        return self._done()
+
+    def flush(self) -> list[TileResult]:
+        """Classify what is left; return every sub-tile not yet returned."""
+        start = time.perf_counter()
+        if self._pending:
+            self._run(self._pending)
+        self._seconds += time.perf_counter() - start
+        return self._done()
+
+    def _run(self, n: int) -> None:
+        """One network call on the first `n` queued patches; their scores to their tiles."""
+        if self._batch is None:
+            self._batch = np.empty((max(n, self.ctx.impact_batch_size), *self._patches[0].shape[1:]), np.float32)
+        batch, filled = self._batch[:n], 0
+        while filled < n:
+            head = self._patches[0]
+            take = min(len(head), n - filled)
+            _normalise_into(head[:take], batch[filled : filled + take], self._mean, self._std)
+            if take == len(head):
+                self._patches.popleft()
+            else:
+                self._patches[0] = head[take:]
+            filled += take
+        self._pending -= n
+        out = classify_patches(self.ctx.impact, batch, self.ctx.n_classes, n)
+        row = 0
+        while row < n:
+            scores, first = self._fill[0]
+            take = min(len(scores) - first, n - row)
+            scores[first : first + take] = out[row : row + take]
+            row += take
+            if first + take == len(scores):
+                self._fill.popleft()
+            else:
+                self._fill[0] = (scores, first + take)
+
+    def _done(self) -> list[TileResult]:
+        finished = []
+        busy = {id(scores) for scores, _ in self._fill}
+        while self._waiting and id(self._waiting[0][1]) not in busy:
+            found, scores = self._waiting.popleft()
+            timings = dict(found.timings)
+            # the network time since the last result was returned is booked to this one
+            timings["impact"], self._seconds = self._seconds, 0.0
+            finished.append(_tile_result(found, scores, timings))
+        return finished
+
+
+#: patches normalised at a time: 64 × 21 × 21 × 12 float32 (1.4 MB) stays in cache
+_NORMALISE_PATCHES = 64
+
+
+def _normalise_into(raw: np.ndarray, out: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+    """`Normalization.apply` of raw patches into `out`, bit for bit, a cache-sized block at a time."""
+    for k in range(0, len(raw), _NORMALISE_PATCHES):
+        block = out[k : k + _NORMALISE_PATCHES]
+        np.subtract(raw[k : k + _NORMALISE_PATCHES], mean, out=block, dtype=np.float32)
+        block /= std
+
+
+def _tile_result(found: _Discovered, scores: np.ndarray, timings: dict[str, float]) -> TileResult:
+    tile = found.tile
     candidates = Candidates(
         cell_row=found.hits[:, 0] + tile.row.cells.start,
         cell_col=found.hits[:, 1] + tile.col.cells.start,
@@ -171,43 +295,101 @@ def run_tiles(
     ctx: TileContext,
     tiles: list[geometry.SubTile],
     read: Callable[[geometry.SubTile], np.ndarray],
+    *,
+    overlap: bool | None = None,
 ) -> Iterator[TileResult]:
-    """`scan_tile` over every sub-tile, in order, with reading and classification overlapped.
+    """`scan_tile` over every sub-tile, largest first, with reading and classification
+    overlapped when `overlap` (None: `overlap_default()`).
 
     `read(tile)` returns the raw (B, h, w) window of `tile.row.pixels` × `tile.col.pixels`;
-    it runs on the reader thread. An error in any step is raised here, in the caller's thread.
+    it runs on the reader thread, and the array it returns may be reused by its reader from
+    the call after next on. An error in any step is raised here, in the caller's thread.
+    Results come in processing order: the largest sub-tile first, so a runtime that sizes
+    its buffers by the largest input seen (OpenVINO) allocates them once, then the rest in
+    plan order.
     """
-
+    overlap = overlap_default() if overlap is None else overlap
+    tiles = _largest_first(tiles)
     # Two input buffers, alternating: tile k+1 is prepared into one while the network reads
     # tile k from the other, and tile k-1 (the last user of k+1's buffer) is done by then.
     largest = max((t.n_input_pixels for t in tiles), default=0)
     n_bands = len(ctx.nodata)
     buffers = [np.empty(largest * n_bands, np.float32) for _ in range(2)] if largest else []
+    workers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="minescan-prepare")
 
     def load(index: int, tile: geometry.SubTile) -> _Prepared:
         start = time.perf_counter()
         raw = read(tile)
-        return prepare(ctx, tile, raw, time.perf_counter() - start, buffers[index % 2])
+        return prepare(ctx, tile, raw, time.perf_counter() - start, buffers[index % 2], workers)
 
+    queue = ImpactQueue(ctx)
+    if not overlap:
+        try:
+            for index, tile in enumerate(tiles):
+                yield from queue.add(discover(ctx, load(index, tile)))
+            yield from queue.flush()
+        finally:
+            workers.shutdown(cancel_futures=True)
+        return
     reader = ThreadPoolExecutor(1, thread_name_prefix="minescan-read")
+    # one thread: the queue is called from it alone
     classifier = ThreadPoolExecutor(1, thread_name_prefix="minescan-impact")
     try:
         upcoming = enumerate(tiles)
         next_read = _submit_next(reader, load, upcoming)
-        classified: deque[Future[TileResult]] = deque()
+        classified: deque[Future[list[TileResult]]] = deque()
         while next_read is not None:
             prepared = next_read.result()
             next_read = _submit_next(reader, load, upcoming)
             found = discover(ctx, prepared)
             del prepared  # free this tile's input before the next one is read
-            classified.append(classifier.submit(classify, ctx, found))
+            classified.append(classifier.submit(queue.add, found))
             while classified and classified[0].done():
-                yield classified.popleft().result()
+                yield from classified.popleft().result()
+        classified.append(classifier.submit(queue.flush))
         while classified:
-            yield classified.popleft().result()
+            yield from classified.popleft().result()
     finally:
         reader.shutdown(cancel_futures=True)
         classifier.shutdown(cancel_futures=True)
+        workers.shutdown(cancel_futures=True)
+
+
+def usable_cpus() -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a pod's
+    `limits.cpu`), which `os.cpu_count()` does not see."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+#: threads that prepare a sub-tile's row blocks
+PREPARE_THREADS = min(4, usable_cpus())
+
+
+def overlap_default() -> bool:
+    """Overlap the stages only where there are cores to spare: on two cores the reader and
+    impact threads take them from the network, which is CPU-bound on both, so overlapping
+    saved no wall time and cost the network a third of its speed (docs/BENCHMARKS.md)."""
+    return usable_cpus() > 2
+
+
+def _largest_first(tiles: list[geometry.SubTile]) -> list[geometry.SubTile]:
+    """`tiles` with the one of most input pixels moved to the front, the rest in plan order
+    (neighbours in a row share halo blocks in GDAL's cache)."""
+    if not tiles:
+        return []
+    first = max(range(len(tiles)), key=lambda i: (len(tiles[i].row.pixels), len(tiles[i].col.pixels)))
+    return [tiles[first], *tiles[:first], *tiles[first + 1 :]]
 
 
 def _submit_next(pool: ThreadPoolExecutor, load, upcoming: Iterator[tuple[int, geometry.SubTile]]) -> Future | None:
