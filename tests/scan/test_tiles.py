@@ -35,7 +35,7 @@ def _scene(rng, dtype, shape=(12, 97, 131)):
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.uint8, np.float32])
-@pytest.mark.parametrize("nodata", [(None,) * 12, (0,) * 12, (5,) * 12, tuple([None] * 11 + [3]), (float("nan"),) * 12])
+@pytest.mark.parametrize("nodata", [(None,) * 12, (0,) * 12, (5,) * 12, (-32768,) * 12, tuple([None] * 11 + [3]), (float("nan"),) * 12])
 def test_valid_mask_follows_the_nodata_rule(dtype, nodata):
     rng = np.random.default_rng(7)
     raw = _scene(rng, dtype)
@@ -186,3 +186,15 @@ def _ctx(nodata, impact=None, batch=1024):
     return TileContext(scene_shape=(0, 0), nodata=nodata, discovery=None, discovery_normalization=NORM,
                        impact=impact, impact_normalization=NORM, n_classes=3, threshold=0.5,
                        max_nodata_fraction=0.25, impact_batch_size=batch)
+
+
+def test_usable_cells_of_an_all_valid_window_match_the_summed_area_table():
+    plan = geometry.plan_subtiles(1000, 1130, 420 * 420)
+    assert any(t.row.pixels.stop == 1000 for t in plan)  # edge tiles, whose chips run off the scene
+    for tile in plan:
+        valid = np.ones((len(tile.row.pixels), len(tile.col.pixels)), bool)
+        for fraction in (0.0, 0.1, 0.25):
+            fast = tiles._usable_cells(valid, tile, fraction)
+            table = tiles._usable_cells(valid, tile, fraction, all_valid=False)
+            np.testing.assert_array_equal(fast, table)
+    assert not tiles._usable_cells(valid, plan[-1], 0.0).all()  # the last chips count the edge as nodata

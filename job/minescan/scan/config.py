@@ -48,6 +48,10 @@ class ScanConfig(BaseModel):
         description=f"who runs the networks: auto = the fastest installed, in the order {BACKENDS}; "
         "tensorflow is the reference and the GPU path",
     )
+    overlap_stages: bool | None = Field(
+        None, description="read and classify on their own threads while the discovery network "
+        "runs; None: only where more than two cores are usable (docs/BENCHMARKS.md)"
+    )
     mixed_precision: bool = Field(
         False, description="tensorflow backend only: compute in float16 (for GPUs; see docs/BENCHMARKS.md)"
     )

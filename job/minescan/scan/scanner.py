@@ -114,7 +114,7 @@ def scan_scene(
     start = time.perf_counter()
     max_tile = max(t.n_input_pixels for t in tiles) if tiles else 0
     with window_reader(scene, max_tile) as read:
-        for result in progress(run_tiles(ctx, tiles, read), len(tiles), f"scan {scene.scene_id}"):
+        for result in progress(run_tiles(ctx, tiles, read, overlap=config.overlap_stages), len(tiles), f"scan {scene.scene_id}"):
             tile = result.tile
             p_mine[tile.row.cells.start : tile.row.cells.stop, tile.col.cells.start : tile.col.cells.stop] = result.p_mine
             valid_pixels += result.n_valid

@@ -211,11 +211,21 @@ def valid_mask(raw: np.ndarray, nodata: tuple[float | None, ...]) -> np.ndarray:
         invalid = raw[0] == 0
         for band in raw[1:]:
             invalid &= band == 0
+    at_floor = []  # integer bands whose nodata is the type's least value: one test of their minimum
     for band, nd in zip(raw, nodata):
-        if nd is not None and not (isinstance(nd, float) and math.isnan(nd)):
+        if nd is None or (isinstance(nd, float) and math.isnan(nd)):
+            pass
+        elif np.issubdtype(band.dtype, np.integer) and nd == np.iinfo(band.dtype).min:
+            at_floor.append(band)
+        else:
             invalid |= band == nd
         if np.issubdtype(band.dtype, np.floating):
             invalid |= ~np.isfinite(band)
+    if at_floor:
+        least = at_floor[0].copy()
+        for band in at_floor[1:]:
+            np.minimum(least, band, out=least)
+        invalid |= least == np.iinfo(least.dtype).min
     return ~invalid
 
 

@@ -403,19 +403,26 @@ def _centre_pixels(tile: geometry.SubTile, hits: np.ndarray) -> np.ndarray:
                      geometry.centre_pixel(hits[:, 1] + tile.col.cells.start)], axis=1)
 
 
-def _usable_cells(valid: np.ndarray, tile: geometry.SubTile, max_nodata_fraction: float) -> np.ndarray:
+def _usable_cells(
+    valid: np.ndarray, tile: geometry.SubTile, max_nodata_fraction: float, *, all_valid: bool | None = None
+) -> np.ndarray:
     """Cells owned by `tile` that may produce detections.
 
     A cell is unusable when its centre 21×21 patch touches nodata (nothing there to
     classify) or when more than `max_nodata_fraction` of its 201-px chip is nodata.
+    Where the whole window is valid (`all_valid`, None: test it) a box's count is its area
+    inside the window and no summed-area table is built.
     """
-    # a summed-area table built in place, int32 (a sub-tile has far fewer than 2³¹ pixels):
-    # four bytes per pixel instead of the 32 that int64 copies and two cumsums would take
-    sat = np.zeros((valid.shape[0] + 1, valid.shape[1] + 1), np.int32)
-    good = sat[1:, 1:]
-    good[...] = valid
-    np.cumsum(good, axis=0, out=good)
-    np.cumsum(good, axis=1, out=good)
+    all_valid = bool(valid.all()) if all_valid is None else all_valid
+    sat = good = None
+    if not all_valid:
+        # a summed-area table built in place, int32 (a sub-tile has far fewer than 2³¹
+        # pixels): four bytes per pixel instead of the 32 of int64 copies and two cumsums
+        sat = np.zeros((valid.shape[0] + 1, valid.shape[1] + 1), np.int32)
+        good = sat[1:, 1:]
+        good[...] = valid
+        np.cumsum(good, axis=0, out=good)
+        np.cumsum(good, axis=1, out=good)
 
     def box_sums(size: int, offset: int) -> np.ndarray:
         """Nodata pixels in each cell's box; pixels past the scene edge (where the last
@@ -424,8 +431,10 @@ def _usable_cells(valid: np.ndarray, tile: geometry.SubTile, max_nodata_fraction
         c = geometry.STRIDE * np.arange(tile.col.cells.start, tile.col.cells.stop) + offset
         r = r - tile.row.pixels.start
         c = c - tile.col.pixels.start
-        r0, r1 = np.clip(r, 0, good.shape[0])[:, None], np.clip(r + size, 0, good.shape[0])[:, None]
-        c0, c1 = np.clip(c, 0, good.shape[1])[None, :], np.clip(c + size, 0, good.shape[1])[None, :]
+        r0, r1 = np.clip(r, 0, valid.shape[0])[:, None], np.clip(r + size, 0, valid.shape[0])[:, None]
+        c0, c1 = np.clip(c, 0, valid.shape[1])[None, :], np.clip(c + size, 0, valid.shape[1])[None, :]
+        if sat is None:
+            return size * size - (r1 - r0) * (c1 - c0)
         return size * size - (sat[r1, c1] - sat[r0, c1] - sat[r1, c0] + sat[r0, c0])
 
     chip_bad = box_sums(geometry.CHIP, 0)
