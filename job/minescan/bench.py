@@ -249,7 +249,7 @@ def format_bench(f: dict) -> str:
 # ---------------------------------------------------------------- what the defaults rest on
 
 
-def compare_backends(size: int = 1536, n_patches: int = 1024, rounds: int = 5) -> dict:
+def compare_backends(size: int = 2478, n_patches: int = 1024, rounds: int = 5) -> dict:
     """Every installed candidate on both networks, interleaved in one process, best of
     `rounds`, beside numpy's GEMM: GFLOP/s, ratio to GEMM, largest difference from TensorFlow.
 

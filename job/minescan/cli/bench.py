@@ -26,7 +26,7 @@ def bench(ctx, size, out, memory_budget_mb, backend):
     \b
       minescan bench --size 9216 --out bench-out      # what `make bench` runs
       minescan bench --size 4096 --memory-budget-mb 1500
-      minescan bench backends --size 1536             # the backends side by side
+      minescan bench backends --size 2478             # the backends side by side
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -36,7 +36,7 @@ def bench(ctx, size, out, memory_budget_mb, backend):
 
 
 @bench.command()
-@click.option("--size", type=click.IntRange(201), default=1536, show_default=True, help="Discovery input edge, px.")
+@click.option("--size", type=click.IntRange(201), default=2478, show_default=True, help="Discovery input edge, px (2478: the largest sub-tile of the paper scene).")
 @click.option("--rounds", type=click.IntRange(1), default=5, show_default=True, help="Interleaved rounds; the best counts.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here.")
 def backends(size, rounds, json_out):
@@ -45,7 +45,7 @@ def backends(size, rounds, json_out):
     Example:
 
     \b
-      minescan bench backends --size 1536 --json bench-out/backends.json
+      minescan bench backends --size 2478 --json bench-out/backends.json
     """
     from ..bench import compare_backends, format_backends
 
