@@ -182,8 +182,8 @@ class ImpactQueue:
 
     A sub-tile's candidates rarely fill whole batches; classified tile by tile, every
     sub-tile ends in a batch of another size, and a runtime that plans for each new input
-    shape (OpenVINO) pays for it every time: 18,193 patches took 1.07–1.31 s in batches of
-    varying size against 0.93 s in batches of one size (docs/BENCHMARKS.md). Here the
+    shape (OpenVINO) pays for it every time: 18,193 patches took 1.07 s in batches of
+    varying size against 0.95 s in batches of 1,024 (docs/BENCHMARKS.md). Here the
     remainder of one sub-tile waits for the next one's candidates; `flush` classifies the
     last. Results come out in the order the sub-tiles went in. Not thread-safe: the loop
     calls it from one thread.
