@@ -47,16 +47,17 @@ def test_valid_mask_follows_the_nodata_rule(dtype, nodata):
     assert 0 < got.sum() < got.size
 
 
+@pytest.mark.parametrize("channels_first", [False, True])
 @pytest.mark.parametrize("workers", [None, 2])
 @pytest.mark.parametrize("block_bytes", [tiles.PREPARE_BLOCK_BYTES, 3000])
-def test_prepare_is_apply_and_mask_bit_for_bit_in_any_blocks(monkeypatch, workers, block_bytes):
+def test_prepare_is_apply_and_mask_bit_for_bit_in_any_blocks(monkeypatch, workers, block_bytes, channels_first):
     monkeypatch.setattr(tiles, "PREPARE_BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(11)
     raw = rng.integers(0, 10_000, (12, 83, 119)).astype(np.uint16)
     raw[:, 30:40, 50:70] = 0  # a nodata hole
     raw[4, 60:62, :] = 9  # a band at its declared nodata value
     nodata = tuple([0] * 4 + [9] + [0] * 7)
-    ctx = _ctx(nodata)
+    ctx = _ctx(nodata, channels_first=channels_first)
     pool = ThreadPoolExecutor(workers) if workers else None
     buffer = np.full(raw.size + 50, np.nan, np.float32)
     prepared = tiles.prepare(ctx, None, raw, buffer=buffer, workers=pool)
@@ -64,7 +65,11 @@ def test_prepare_is_apply_and_mask_bit_for_bit_in_any_blocks(monkeypatch, worker
     expected = NORM.apply(np.moveaxis(raw, 0, -1))
     expected[~valid] = 0.0
     np.testing.assert_array_equal(prepared.valid, valid)
-    assert prepared.x.dtype == np.float32 and prepared.x.shape == (83, 119, 12)
+    assert prepared.channels_first is channels_first
+    if channels_first:
+        expected = np.ascontiguousarray(np.moveaxis(expected, -1, 0))
+    assert prepared.x.dtype == np.float32 and prepared.x.shape == expected.shape
+    assert prepared.x.flags.c_contiguous
     assert np.array_equal(prepared.x, expected)  # bit for bit, not within a tolerance
     assert np.shares_memory(prepared.x, buffer)
 
@@ -182,8 +187,9 @@ def test_overlapped_and_sequential_loops_give_the_same_cells_and_candidates(tiny
     assert sum(len(r.candidates.p_mine) for r in seq) > 16  # several impact batches ran
 
 
-def _ctx(nodata, impact=None, batch=1024):
-    return TileContext(scene_shape=(0, 0), nodata=nodata, discovery=None, discovery_normalization=NORM,
+def _ctx(nodata, impact=None, batch=1024, channels_first=False):
+    discovery = Network("fake", lambda batch: batch, channels_first=channels_first)
+    return TileContext(scene_shape=(0, 0), nodata=nodata, discovery=discovery, discovery_normalization=NORM,
                        impact=impact, impact_normalization=NORM, n_classes=3, threshold=0.5,
                        max_nodata_fraction=0.25, impact_batch_size=batch)
 
@@ -198,3 +204,14 @@ def test_usable_cells_of_an_all_valid_window_match_the_summed_area_table():
             table = tiles._usable_cells(valid, tile, fraction, all_valid=False)
             np.testing.assert_array_equal(fast, table)
     assert not tiles._usable_cells(valid, plan[-1], 0.0).all()  # the last chips count the edge as nodata
+
+
+def test_a_network_takes_either_layout_and_answers_nhwc():
+    seen = []
+    net = Network("fake", lambda batch: seen.append(batch.shape) or batch[..., :2, :, :].transpose(0, 2, 3, 1),
+                  channels_first=True)
+    nhwc = np.arange(2 * 5 * 7 * 3, dtype=np.float32).reshape(2, 5, 7, 3)
+    a = net(nhwc)
+    b = net(np.moveaxis(nhwc, -1, 1), channels_first=True)
+    assert seen == [(2, 3, 5, 7), (2, 3, 5, 7)]  # the runtime got NCHW both times
+    np.testing.assert_array_equal(a, b)

@@ -81,16 +81,22 @@ def resolve_backend(name: str) -> str:
 
 
 class Network:
-    """One network, callable on a float32 NHWC batch, whichever backend runs it.
+    """One network, callable on a float32 batch, whichever backend runs it.
 
-    `backend` says who runs it; calls must come from one thread at a time.
+    `backend` says who runs it; calls must come from one thread at a time. A batch is NHWC
+    unless the caller passes `channels_first=True` for NCHW; `channels_first` on the
+    network says which layout its runtime takes without a transposing copy (the scan's
+    prepare step writes that one). The output is NHWC either way.
     """
 
-    def __init__(self, backend: str, call: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(self, backend: str, call: Callable[[np.ndarray], np.ndarray], *, channels_first: bool = False) -> None:
         self.backend = backend
+        self.channels_first = channels_first
         self._call = call
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray, *, channels_first: bool = False) -> np.ndarray:
+        if channels_first != self.channels_first:
+            batch = np.moveaxis(batch, 1, -1) if channels_first else np.moveaxis(batch, -1, 1)
         return self._call(np.ascontiguousarray(batch, dtype=np.float32))
 
 
@@ -171,9 +177,22 @@ def _openvino_network(model: "LoadedModel") -> Network:
     from importlib.metadata import version
 
     core = ov.Core()
+    # The discovery network takes NCHW, the layout GDAL reads: the scan's prepare step then
+    # writes band planes without transposing, and OpenVINO reorders NCHW into its blocked
+    # layout faster than NHWC (0.437 s against 0.467 s on a 2478² sub-tile, identical
+    # output; docs/BENCHMARKS.md). The impact network's patches stay NHWC.
+    channels_first = model.card.kind == "discovery"
     with derived_model(model, "openvino", version("openvino"), _derive_openvino) as entry:
+        network = core.read_model(entry / "model.xml")
+        if channels_first:
+            from openvino.preprocess import PrePostProcessor
+
+            ppp = PrePostProcessor(network)
+            ppp.input().tensor().set_layout(ov.Layout("NCHW"))
+            ppp.input().model().set_layout(ov.Layout("NHWC"))
+            network = ppp.build()
         compiled = core.compile_model(
-            core.read_model(entry / "model.xml"),
+            network,
             "CPU",
             # float32, not the bfloat16 OpenVINO prefers where the CPU has it: exactness first
             {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
@@ -184,7 +203,7 @@ def _openvino_network(model: "LoadedModel") -> Network:
         # the output tensor is the request's own buffer: copy it before the next call reuses it
         return np.array(request.infer({0: batch})[0], dtype=np.float32, copy=True)
 
-    return Network("openvino", call)
+    return Network("openvino", call, channels_first=channels_first)
 
 
 def _derive_openvino(keras_model: "keras.Model", out: Path) -> None:

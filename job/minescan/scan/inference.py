@@ -53,9 +53,10 @@ def max_tile_pixels_for_budget(
     return max(geometry.CHIP * geometry.CHIP, min(host, device))
 
 
-def discovery_cells(network: Network, image: np.ndarray) -> np.ndarray:
-    """p(mine) per output cell of one normalised (H, W, B) float32 array, whole-array."""
-    return network(image[None])[0, :, :, MINE_INDEX]
+def discovery_cells(network: Network, image: np.ndarray, *, channels_first: bool = False) -> np.ndarray:
+    """p(mine) per output cell of one normalised (H, W, B) float32 array, or (B, H, W) with
+    `channels_first`, whole-array."""
+    return network(image[None], channels_first=channels_first)[0, :, :, MINE_INDEX]
 
 
 def owned_cells(tile_output: np.ndarray, tile: geometry.SubTile) -> np.ndarray:

@@ -88,8 +88,9 @@ class _Prepared:
     tile: geometry.SubTile
     raw: np.ndarray  # (B, h, w) as read
     valid: np.ndarray  # (h, w) bool
-    x: np.ndarray | None  # (h, w, B) normalised float32; None when the tile is all nodata
+    x: np.ndarray | None  # normalised float32 in the discovery network's layout; None when all nodata
     timings: dict[str, float]
+    channels_first: bool = False  # x is (B, h, w), else (h, w, B)
 
 
 @dataclass(frozen=True)
@@ -113,35 +114,47 @@ def prepare(
     ctx: TileContext, tile: geometry.SubTile, raw: np.ndarray, read_s: float = 0.0,
     buffer: np.ndarray | None = None, workers: ThreadPoolExecutor | None = None,
 ) -> _Prepared:
-    """Nodata mask and normalised (h, w, B) network input of one raw (B, h, w) window; the
-    input is written into the flat float32 `buffer` when one is given (no fresh pages per
-    tile). Done in row blocks that fit in cache, spread over `workers` when given (numpy
-    releases the GIL); the values are those of `Normalization.apply`, bit for bit.
+    """Nodata mask and normalised network input of one raw (B, h, w) window: (h, w, B), or
+    (B, h, w) where the discovery network takes channels first. The input is written into
+    the flat float32 `buffer` when one is given (no fresh pages per tile). Done in row
+    blocks that fit in cache, spread over `workers` when given (numpy releases the GIL);
+    the values are those of `Normalization.apply`, bit for bit.
     """
     start = time.perf_counter()
     n_bands, height, width = raw.shape
-    x = np.empty((height, width, n_bands), np.float32) if buffer is None else buffer[: height * width * n_bands].reshape(height, width, n_bands)
+    planes = ctx.discovery.channels_first
+    shape = (n_bands, height, width) if planes else (height, width, n_bands)
+    x = np.empty(shape, np.float32) if buffer is None else buffer[: height * width * n_bands].reshape(shape)
     valid = np.empty((height, width), bool)
     rows = max(1, PREPARE_BLOCK_BYTES // max(1, width * n_bands * 4))
     blocks = [slice(r, min(r + rows, height)) for r in range(0, height, rows)]
     norm = ctx.discovery_normalization
     mean, std = np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32)
+    if planes:
+        mean, std = mean[:, None, None], std[:, None, None]
 
     def block(rs: slice) -> bool:
         ok = valid[rs]
         ok[...] = valid_mask(raw[:, rs], ctx.nodata)
-        xb = x[rs]
         # float32(raw) − mean in one pass (the conversion is exact), then ÷ std: as `apply`
-        np.subtract(np.moveaxis(raw[:, rs], 0, -1), mean, out=xb, dtype=np.float32)
+        if planes:
+            xb = x[:, rs]
+            np.subtract(raw[:, rs], mean, out=xb, dtype=np.float32)
+        else:
+            xb = x[rs]
+            np.subtract(np.moveaxis(raw[:, rs], 0, -1), mean, out=xb, dtype=np.float32)
         xb /= std
         if not ok.all():
-            xb[~ok] = 0.0  # nodata enters the network as the training mean
+            if planes:
+                xb[:, ~ok] = 0.0
+            else:
+                xb[~ok] = 0.0  # nodata enters the network as the training mean
         return bool(ok.any())
 
     found = workers.map(block, blocks) if workers is not None else map(block, blocks)
     any_valid = any(list(found))
     return _Prepared(tile, raw, valid, x if any_valid else None,
-                     {"read": read_s, "normalise": time.perf_counter() - start})
+                     {"read": read_s, "normalise": time.perf_counter() - start}, planes)
 
 
 def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
@@ -154,7 +167,7 @@ def discover(ctx: TileContext, prepared: _Prepared) -> _Discovered:
         no_hits = np.zeros((0, 2), np.int64)
         return _Discovered(tile, empty, 0, no_hits, _centre_pixels(tile, no_hits), no_patches, timings)
     start = time.perf_counter()
-    p = owned_cells(discovery_cells(ctx.discovery, prepared.x), tile)
+    p = owned_cells(discovery_cells(ctx.discovery, prepared.x, channels_first=prepared.channels_first), tile)
     timings["discovery"] = time.perf_counter() - start
     start = time.perf_counter()
     usable = _usable_cells(prepared.valid, tile, ctx.max_nodata_fraction)
