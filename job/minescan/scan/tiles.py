@@ -125,30 +125,22 @@ def prepare(
     planes = ctx.discovery.channels_first
     shape = (n_bands, height, width) if planes else (height, width, n_bands)
     x = np.empty(shape, np.float32) if buffer is None else buffer[: height * width * n_bands].reshape(shape)
+    pixels = x.transpose(1, 2, 0) if planes else x  # (h, w, B) either way: one code path below
     valid = np.empty((height, width), bool)
     rows = max(1, PREPARE_BLOCK_BYTES // max(1, width * n_bands * 4))
     blocks = [slice(r, min(r + rows, height)) for r in range(0, height, rows)]
     norm = ctx.discovery_normalization
     mean, std = np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32)
-    if planes:
-        mean, std = mean[:, None, None], std[:, None, None]
 
     def block(rs: slice) -> bool:
         ok = valid[rs]
         ok[...] = valid_mask(raw[:, rs], ctx.nodata)
+        xb = pixels[rs]
         # float32(raw) − mean in one pass (the conversion is exact), then ÷ std: as `apply`
-        if planes:
-            xb = x[:, rs]
-            np.subtract(raw[:, rs], mean, out=xb, dtype=np.float32)
-        else:
-            xb = x[rs]
-            np.subtract(np.moveaxis(raw[:, rs], 0, -1), mean, out=xb, dtype=np.float32)
+        np.subtract(np.moveaxis(raw[:, rs], 0, -1), mean, out=xb, dtype=np.float32)
         xb /= std
         if not ok.all():
-            if planes:
-                xb[:, ~ok] = 0.0
-            else:
-                xb[~ok] = 0.0  # nodata enters the network as the training mean
+            xb[~ok] = 0.0  # nodata enters the network as the training mean
         return bool(ok.any())
 
     found = workers.map(block, blocks) if workers is not None else map(block, blocks)
