@@ -55,10 +55,7 @@ from .cube_io import (
 from .filters import (
     MIN_MINING_FRACTION,
     MIN_PATCH_PIXELS,
-    frequency_filter,
-    gap_fill,
-    spatial_filter,
-    temporal_filter,
+    filter_stages,
 )
 
 if TYPE_CHECKING:
@@ -101,13 +98,12 @@ def filter_window(src: str, dst: str, window: Window, config: SeriesFilterConfig
     """Filter one window of the cube at `src` into the store at `dst`; the counts it changed."""
     cube = open_class_cube(src)
     outer = window.grown(halo, cube.grid)
-    block = cube.read(outer)
-    filled, year_mask = gap_fill(block, cube.grid.years)
-    temporal = temporal_filter(filled)
-    spatial = spatial_filter(temporal, config.min_pixels)
+    stages, year_mask = filter_stages(cube.read(outer), cube.grid.years, min_pixels=config.min_pixels,
+                                      min_fraction=config.min_fraction)
     inner = (slice(None), *window.within(outer))
-    stages = [block[inner], filled[inner], temporal[inner], spatial[inner]]
-    stages.append(frequency_filter(stages[-1], config.min_fraction))
+    # the halo serves the spatial filter; the others work per pixel, so each stage cut to the
+    # window equals the whole cube's stage there
+    stages = [stage[inner] for stage in stages]
     write_window(dst, window, {VARIABLE: stages[-1], YEAR_MASK: year_mask[inner]})
     return {name: int(np.count_nonzero(a != b)) for name, a, b in zip(COUNT_NAMES, stages, stages[1:])}
 

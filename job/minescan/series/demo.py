@@ -129,13 +129,10 @@ STAGES = ("raw_observed", "raw_all", "gap_fill", "temporal", "spatial", "frequen
 
 def stage_maps(raw: np.ndarray, years: Sequence[int]) -> dict[str, np.ndarray]:
     """The raw class cube after each filter of the chain, in the method's order."""
-    from .filters import frequency_filter, gap_fill, spatial_filter, temporal_filter
+    from .filters import FILTERS, filter_stages
 
-    filled, _ = gap_fill(raw, years)
-    temporal = temporal_filter(filled)
-    spatial = spatial_filter(temporal)
-    return {"gap_fill": filled, "temporal": temporal, "spatial": spatial,
-            "frequency": frequency_filter(spatial)}
+    stages, _ = filter_stages(raw, years)
+    return dict(zip(FILTERS, stages[1:], strict=True))
 
 
 def score_years(raw_path: Path, filtered_path: Path, cube_path: Path, model_path: Path,

@@ -211,6 +211,25 @@ def frequency_filter(classes: np.ndarray, min_fraction: float = MIN_MINING_FRACT
     return np.where(mining & rare[np.newaxis], np.uint8(NOT_MINING), cube)
 
 
+#: the filters of the chain, in the order `filter_stages` applies them
+FILTERS = ("gap_fill", "temporal", "spatial", "frequency")
+
+
+def filter_stages(
+    cube: np.ndarray,
+    years: Sequence[int],
+    *,
+    min_pixels: int = MIN_PATCH_PIXELS,
+    min_fraction: float = MIN_MINING_FRACTION,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The ATBD §5 chain in the text's order: [the input, then the cube after each of
+    `FILTERS`], and the gap-fill's year mask. The one place the chain is spelled out."""
+    filled, year_mask = gap_fill(cube, years)
+    temporal = temporal_filter(filled)
+    spatial = spatial_filter(temporal, min_pixels)
+    return [cube, filled, temporal, spatial, frequency_filter(spatial, min_fraction)], year_mask
+
+
 def apply_filters(
     classes: np.ndarray,
     years: Sequence[int],
@@ -220,10 +239,8 @@ def apply_filters(
 ) -> FilterResult:
     """Gap-fill, temporal, spatial, frequency: the ATBD §5 chain, in the text's order."""
     cube = check_classes(classes)
-    filled, year_mask = gap_fill(cube, years)
-    temporal = temporal_filter(filled)
-    spatial = spatial_filter(temporal, min_pixels)
-    final = frequency_filter(spatial, min_fraction)
+    (_, filled, temporal, spatial, final), year_mask = filter_stages(
+        cube, years, min_pixels=min_pixels, min_fraction=min_fraction)
     for array in (final, year_mask):
         array.flags.writeable = False
     return FilterResult(
