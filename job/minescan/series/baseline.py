@@ -91,18 +91,27 @@ def _best_cut(values: np.ndarray, truth: np.ndarray) -> tuple[float, float, bool
     return best
 
 
+def baseline_sample(scene: LabelledScene, i: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, mining) drawn from the `i`-th training scene for the fit: its labelled,
+    observed pixels, at most PIXELS_PER_SCENE of them (seeded by `seed` and `i`)."""
+    flat = scene.x.reshape(-1, scene.x.shape[-1])
+    scored = np.flatnonzero((scene.labels.ravel() != IGNORE) & ~np.isnan(flat).any(axis=1))
+    rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, 13, i]))
+    if scored.size > PIXELS_PER_SCENE:
+        scored = np.sort(rng.choice(scored, PIXELS_PER_SCENE, replace=False))
+    return flat[scored], scene.labels.ravel()[scored] == 1
+
+
 def fit_baseline(scenes: Iterable[LabelledScene], bands: Sequence[str], seed: int = 0) -> SpectralBaseline:
     """The best single-index threshold on the scenes' labelled, observed pixels."""
-    xs, ys = [], []
-    for i, scene in enumerate(scenes):
-        flat = scene.x.reshape(-1, scene.x.shape[-1])
-        scored = np.flatnonzero((scene.labels.ravel() != IGNORE) & ~np.isnan(flat).any(axis=1))
-        rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, 13, i]))
-        if scored.size > PIXELS_PER_SCENE:
-            scored = np.sort(rng.choice(scored, PIXELS_PER_SCENE, replace=False))
-        xs.append(flat[scored])
-        ys.append(scene.labels.ravel()[scored] == 1)
-    x, truth = np.concatenate(xs), np.concatenate(ys)
+    return fit_baseline_samples([baseline_sample(scene, i, seed) for i, scene in enumerate(scenes)], bands)
+
+
+def fit_baseline_samples(samples: Sequence[tuple[np.ndarray, np.ndarray]], bands: Sequence[str]) -> SpectralBaseline:
+    """`fit_baseline` on pixels `baseline_sample` drew (so a caller that reads the scenes for
+    something else draws them in the same pass)."""
+    x = np.concatenate([pixels for pixels, _ in samples])
+    truth = np.concatenate([mining for _, mining in samples])
     if not truth.any():
         raise InputError("the training scenes hold no mining pixel: the baseline cannot be fitted")
     reflectances = [b for i, b in enumerate(bands) if np.nanmin(x[:, i]) >= 0]

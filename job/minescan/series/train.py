@@ -28,7 +28,7 @@ from ..errors import InputError, ModelError
 from ..models.card import ModelCard, Normalization, save_model_dir
 from ..training.data import compute_normalization, value_range
 from ..training.loop import Segmentation, TrainSettings, train
-from .baseline import fit_baseline
+from .baseline import SpectralBaseline, baseline_sample, fit_baseline_samples
 from .cube import open_feature_cube
 from .data import LabelledScene, TileSet, cube_scenes, image_scenes, sample_tiles
 from .evaluate import score_scene
@@ -119,15 +119,25 @@ class _Source:
 
 def _fit(source: _Source, names: Sequence[str] | None, config: SeriesTrainConfig, strategy: Any,
          settings: TrainSettings, on_epoch: Callable[[int, dict[str, float]], None] | None
-         ) -> tuple[Any, Normalization, TileSet, Any]:
-    tiles = sample_tiles(source.scenes(names), per_scene=config.tiles_per_scene, tile=config.tile,
+         ) -> tuple[Any, Normalization, TileSet, Any, SpectralBaseline]:
+    """The U-Net and the spectral baseline fitted on the scenes `names` (all by default),
+    which are read once: a cube's years are read from disk as they are needed."""
+    samples = []
+
+    def scenes() -> Iterator[LabelledScene]:
+        for i, scene in enumerate(source.scenes(names)):
+            samples.append(baseline_sample(scene, i, settings.seed))
+            yield scene
+
+    tiles = sample_tiles(scenes(), per_scene=config.tiles_per_scene, tile=config.tile,
                          positive_share=config.positive_share, seed=settings.seed)
+    baseline = fit_baseline_samples(samples, source.bands)
     idx = np.arange(tiles.y.shape[0])
     norm = compute_normalization(tiles.x, idx)
     objective = Segmentation(lambda n_bands: build_unet(n_bands, config.width))
     model, history = train(objective, tiles.x, tiles.y, idx, norm, settings, strategy,
                            on_epoch=on_epoch, max_steps=config.max_steps)
-    return model, norm, tiles, history
+    return model, norm, tiles, history, baseline
 
 
 def cross_validate_scenes(source: _Source, config: SeriesTrainConfig, strategy: Any,
@@ -144,8 +154,7 @@ def cross_validate_scenes(source: _Source, config: SeriesTrainConfig, strategy: 
         train_names = [n for n in names if n not in held_out]
         settings = config.settings.model_copy(update={"seed": config.settings.seed + 1 + k})
         callback = (lambda e, r, f=k: on_epoch("scenes", f, e, r)) if on_epoch else None
-        model, norm, _, _ = _fit(source, train_names, config, strategy, settings, callback)
-        baseline = fit_baseline(source.scenes(train_names), source.bands, settings.seed)
+        model, norm, _, _, baseline = _fit(source, train_names, config, strategy, settings, callback)
         for scene in source.scenes(held_out):
             unet, base = score_scene(model, norm, config.threshold, baseline, scene, source.bands,
                                      window=config.window, step=config.step)
@@ -171,8 +180,7 @@ def run_series_training(config: SeriesTrainConfig, strategy: Any, *, write: bool
     source = _Source(config)
     cv = cross_validate_scenes(source, config, strategy, on_epoch) if config.folds else None
     final_cb = (lambda e, r: on_epoch("final", None, e, r)) if on_epoch else None
-    model, norm, tiles, history = _fit(source, None, config, strategy, config.settings, final_cb)
-    baseline = fit_baseline(source.scenes(), source.bands, config.settings.seed)
+    model, norm, tiles, history, baseline = _fit(source, None, config, strategy, config.settings, final_cb)
     if not write:
         return None
     from .report import write_series_report
