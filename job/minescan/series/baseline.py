@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..training.loop import IGNORE
+from .cube import normalized_difference
 from .data import LabelledScene
 
 #: labelled pixels drawn (uniformly) per scene for the fit
@@ -65,9 +66,8 @@ def index_values(x: np.ndarray, bands: Sequence[str], name: str) -> np.ndarray:
         if kind == "brightness":
             return x.mean(axis=-1, dtype=np.float32)
         if kind == "nd":
-            a, b = (x[..., bands.index(s)].astype(np.float32) for s in spec.split(","))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (a - b) / (a + b)
+            a, b = (x[..., bands.index(s)] for s in spec.split(","))
+            return normalized_difference(a, b)
     except ValueError:
         pass
     raise InputError(f"the baseline index {name!r} needs bands the input lacks ({bands})")
