@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from .plan import (
     _rng,
     _sand_bar,
     _to_lonlat,
+    scene_transform,
 )
 from .render import _fractal
 
@@ -424,13 +424,6 @@ def _observe(img: np.ndarray, cloudy: np.ndarray, rng: np.random.Generator) -> n
     return out
 
 
-def series_transform(origin_lonlat: tuple[float, float]) -> Affine:
-    """North-up 30 m (at the equator) grid whose top-left corner is `origin_lonlat`."""
-    from affine import Affine
-
-    return Affine(LANDSAT_PIXEL_DEG, 0.0, origin_lonlat[0], 0.0, -LANDSAT_PIXEL_DEG, origin_lonlat[1])
-
-
 def synthesize_series(
     out_dir: str | os.PathLike[str],
     *,
@@ -460,7 +453,7 @@ def synthesize_series(
     n_mines = max(2, round(area_km2 / 8)) if n_mines is None else n_mines
     n_lookalikes = max(6, round(area_km2 / 6)) if n_lookalikes is None else n_lookalikes
     region = _plan_region(size, years, seed, n_mines, n_lookalikes)
-    transform = series_transform(origin_lonlat)
+    transform = scene_transform(origin_lonlat, LANDSAT_PIXEL_DEG)
     profile = dict(driver="GTiff", width=size, height=size, crs=CRS, transform=transform,
                    tiled=True, blockxsize=256, blockysize=256, compress="deflate")
     mining = np.zeros((len(years), size, size), bool)
@@ -502,7 +495,3 @@ def _write_objects(path: Path, truth: SeriesTruth) -> None:
            "years": [truth.years[0], truth.years[-1]], "size": truth.size}
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
-
-def mining_share(truth: SeriesTruth) -> float:
-    """Share of pixel-years that are mining: the class balance a scorer faces."""
-    return float(truth.mining.mean()) if truth.mining.size else math.nan

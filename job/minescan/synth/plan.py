@@ -456,10 +456,11 @@ def _to_pixels(poly_ll, transform):
     return affinity.affine_transform(poly_ll, [t.a, t.b, t.d, t.e, t.c, t.f])
 
 
-def scene_transform(origin_lonlat: tuple[float, float]) -> "Affine":
-    """North-up 10 m (at the equator) grid whose top-left corner is `origin_lonlat`."""
+def scene_transform(origin_lonlat: tuple[float, float], pixel_deg: float = PIXEL_DEG) -> "Affine":
+    """North-up grid of `pixel_deg` pixels (10 m at the equator by default) whose top-left
+    corner is `origin_lonlat`."""
     from affine import Affine
 
-    return Affine(PIXEL_DEG, 0.0, origin_lonlat[0], 0.0, -PIXEL_DEG, origin_lonlat[1])
+    return Affine(pixel_deg, 0.0, origin_lonlat[0], 0.0, -pixel_deg, origin_lonlat[1])
 
 
